@@ -1,0 +1,332 @@
+"""The OpenTelemetry ``MetricExporter`` that feeds Camunda-style telemetry.
+
+``export()`` runs on the SDK's collection thread: it sums the report's instruments, drops
+what was recorded before consent (or before a fork), and checkpoints the counts in the state
+store. Reports leave from the :class:`Reporter` thread; the application's threads never
+wait on the network and nothing here raises into them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.metrics.view import Aggregation
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+from ._collect import CumulativeTracker, extract
+from ._config import Settings
+from ._control import TelemetryControl
+from ._counts import Counts
+from ._delivery import RetryPolicy
+from ._license import LicenseKey
+from ._reporter import Reporter
+from ._resource import ProductInfo
+from ._state import StateStore, open_store
+from ._transport import RequestsTransport, Transport
+
+_logger = logging.getLogger("otel_camunda_telemetry")
+
+# Counters are read as deltas: each export then carries exactly what was recorded since the
+# previous one, which is what the state store adds up.
+_TEMPORALITY: dict[type, AggregationTemporality] = {
+    Counter: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+    UpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableUpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableGauge: AggregationTemporality.CUMULATIVE,
+}
+
+
+class CamundaTelemetryExporter(MetricExporter):
+    """Reports Camunda-style telemetry from OpenTelemetry counters and Resource.
+
+    Every argument defaults to its ``CAMUNDA_TELEMETRY_*`` environment variable (SPEC
+    section 6), so the SDK can build it with no arguments (``OTEL_METRICS_EXPORTER=
+    camunda_telemetry``).
+
+    Example:
+        >>> from opentelemetry.sdk.metrics import MeterProvider
+        >>> from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        >>> from opentelemetry.sdk.resources import Resource
+        >>> exporter = CamundaTelemetryExporter(
+        ...     endpoint="https://telemetry.example.com/pings", reporter_activate=False)
+        >>> provider = MeterProvider(
+        ...     resource=Resource.create({"camunda.product.name": "My Engine",
+        ...                               "camunda.product.version": "1.0.0"}),
+        ...     metric_readers=[PeriodicExportingMetricReader(exporter, 10_000)])
+        >>> provider.get_meter("app").create_counter("camunda.commands").add(
+        ...     1, {"command": "StartProcessInstanceCmd"})
+        >>> provider.shutdown()
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        state: str | os.PathLike[str] | None = None,
+        initialize: bool | None = None,
+        reporter_activate: bool | None = None,
+        reporting_period: float | None = None,
+        request_timeout_millis: float | None = None,
+        request_retries: int | None = None,
+        send_on_shutdown: bool | None = None,
+        shutdown_timeout_millis: float | None = None,
+        profile: str | None = None,
+        license_key: str | LicenseKey | None = None,
+        max_commands: int | None = None,
+        resource: Resource | None = None,
+        transport: Transport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        preferred_temporality: dict[type, AggregationTemporality] | None = None,
+        preferred_aggregation: dict[type, Aggregation] | None = None,
+    ) -> None:
+        super().__init__(
+            preferred_temporality={**_TEMPORALITY, **(preferred_temporality or {})},
+            preferred_aggregation=preferred_aggregation,
+        )
+        self.settings = Settings.resolve(
+            endpoint=endpoint,
+            state=state,
+            initialize=initialize,
+            reporter_activate=reporter_activate,
+            reporting_period=reporting_period,
+            request_timeout_millis=request_timeout_millis,
+            request_retries=request_retries,
+            send_on_shutdown=send_on_shutdown,
+            shutdown_timeout_millis=shutdown_timeout_millis,
+            profile=profile,
+            license_key=license_key.raw if isinstance(license_key, LicenseKey) else license_key,
+            max_commands=max_commands,
+        )
+        self._license = (
+            license_key
+            if isinstance(license_key, LicenseKey)
+            else (LicenseKey(self.settings.license_key) if self.settings.license_key else None)
+        )
+        self._clock = clock
+        self._created_at = clock()
+        self._fork_cutoff_ns = 0
+        self._previous_export_ns = time.time_ns()
+        self._tracker = CumulativeTracker()
+        self._unsaved: tuple[Counts, float] | None = None
+        self._product: ProductInfo | None = _described(resource) or _described(
+            OTELResourceDetector().detect()
+        )
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+        self._bootstrapped = False
+        self._is_shutdown = False
+        self._store: StateStore | None = None
+        self._transport: Transport | None = None
+        self._reporter: Reporter | None = None
+        if not self.settings.reporter_activate:
+            _logger.debug("telemetry reporter not activated: no thread, no connection")
+            return
+        self._store = open_store(self.settings.state)
+        if self.settings.endpoint is not None:
+            self._transport = transport or RequestsTransport(self.settings.endpoint)
+        self._reporter = Reporter(
+            self.settings,
+            self._store,
+            self._transport,
+            lambda: self._product,
+            clock=clock,
+            policy=retry_policy or RetryPolicy(retries=self.settings.request_retries),
+            bootstrap=self._bootstrap,
+        )
+        self._reporter.start()
+        self_ref = weakref.ref(self)
+
+        def _after_fork_in_child() -> None:
+            exporter = self_ref()
+            if exporter is not None:
+                exporter._after_fork()
+
+        def _at_exit() -> None:
+            exporter = self_ref()
+            if exporter is not None:
+                exporter.shutdown()
+
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        # Registered before the MeterProvider's own handler, so it runs after it (LIFO):
+        # normally a no-op; it matters when the provider does not shut down at exit.
+        atexit.register(_at_exit)
+
+    # -- the application-facing controls ---------------------------------------------
+    @property
+    def control(self) -> TelemetryControl:
+        """Consent and license controls acting on this exporter's state store."""
+        store = self._store or open_store(self.settings.state)
+        return TelemetryControl(
+            store=store,
+            settings=self.settings,
+            product=lambda: self._product,
+            clock=self._clock,
+            transport=self._transport,
+            on_change=self._reporter.wake if self._reporter else None,
+        )
+
+    # -- MetricExporter ---------------------------------------------------------------
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        """Checkpoint the counts of one collection into the state store (never raises)."""
+        if self._store is None or self._is_shutdown:
+            return MetricExportResult.SUCCESS
+        try:
+            previous_ns, self._previous_export_ns = self._previous_export_ns, time.time_ns()
+            batch = extract(
+                metrics_data,
+                not_before_ns=self._fork_cutoff_ns,
+                tracker=self._tracker,
+                previous_ns=previous_ns,
+            )
+            if batch.resource is not None:
+                self._observe_resource(batch.resource)
+            self._save(batch.counts, batch.window_start)
+            return MetricExportResult.SUCCESS
+        except Exception as exc:
+            self._warn_once("export", "telemetry export failed (%s: %s)", type(exc).__name__, exc)
+            return MetricExportResult.FAILURE
+
+    def _save(self, counts: Counts, window_start: float | None) -> None:
+        assert self._store is not None
+        with self._lock:
+            if self._unsaved is not None:
+                # Counts the store could not take last time go first, in the same write.
+                old_counts, old_start = self._unsaved
+                old_counts.add(counts)
+                counts = old_counts.capped(self.settings.max_commands)
+                window_start = old_start if window_start is None else min(old_start, window_start)
+                self._unsaved = None
+            if window_start is None or counts.is_empty():
+                return
+            try:
+                self._bootstrap()
+                stored = self._store.add_counts(
+                    counts, window_start=window_start, max_commands=self.settings.max_commands
+                )
+            except Exception as exc:
+                # The store is unreachable: keep the counts (bounded) for the next collection.
+                self._unsaved = (counts.capped(self.settings.max_commands), window_start)
+                self._warn_once(
+                    "store",
+                    "telemetry state store unavailable (%s: %s); counts kept in memory",
+                    type(exc).__name__,
+                    exc,
+                )
+                return
+            self._warned.discard("store")
+            if not stored:
+                _logger.debug("counts recorded without consent were discarded")
+
+    def _bootstrap(self) -> None:
+        """First use of the store by this process: apply first-start consent and license."""
+        if self._bootstrapped or self._store is None:
+            return
+        # Consent given by CAMUNDA_TELEMETRY_INITIALIZE counts from configuration time, so
+        # the first collection of a freshly started application is not discarded.
+        self._store.bootstrap(
+            initialize=self.settings.initialize, license_key=self._license, now=self._created_at
+        )
+        self._bootstrapped = True
+
+    def _observe_resource(self, resource: Resource) -> None:
+        info = ProductInfo.from_attributes(resource.attributes)
+        if info == self._product:
+            return
+        self._product = info
+        if info.name is None:
+            self._warn_once(
+                "product",
+                "the Resource has no camunda.product.name; reports will say 'unknown'%s",
+                "",
+            )
+        assert self._store is not None
+        try:
+            self._store.save_product(info)
+        except Exception as exc:
+            self._product = None  # try again at the next collection
+            self._warn_once("store", "telemetry state store unavailable (%s)", exc)
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _logger.warning(message, *args)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Nothing is buffered here (the store is): ask the reporter to look now."""
+        if self._reporter is not None:
+            self._reporter.wake()
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Send the shutdown report, within ``CAMUNDA_TELEMETRY_SHUTDOWN_TIMEOUT`` at most.
+
+        Safe to call twice. The SDK's reader passes its remaining budget as ``timeout``
+        (milliseconds); the smallest of the budgets wins.
+        """
+        with self._lock:
+            if self._is_shutdown:
+                return
+            self._is_shutdown = True
+        budgets = [self.settings.shutdown_timeout, timeout_millis / 1000]
+        if isinstance(kwargs.get("timeout"), (int, float)):
+            budgets.append(kwargs["timeout"] / 1000)
+        timeout = max(0.0, min(budgets))
+        if self._reporter is None:
+            return
+        try:
+            finished = self._reporter.shutdown(timeout)
+        except Exception as exc:
+            _logger.warning("telemetry shutdown failed (%s: %s)", type(exc).__name__, exc)
+            return
+        if finished:
+            if self._transport is not None:
+                self._transport.close()
+            if self._store is not None:
+                self._store.close()
+        else:
+            _logger.warning(
+                "telemetry shutdown report not delivered within %.1f s; kept for the next start",
+                timeout,
+            )
+
+    def _after_fork(self) -> None:
+        # The child inherits the parent's unexported measurements: the parent reports them,
+        # so the child drops every window that started before this moment.
+        self._fork_cutoff_ns = time.time_ns()
+        self._unsaved = None
+        self._lock = threading.Lock()
+        if self._reporter is not None and not self._is_shutdown:
+            self._reporter.restart_after_fork()
+
+
+def _described(resource: Resource | None) -> ProductInfo | None:
+    if resource is None:
+        return None
+    info = ProductInfo.from_attributes(resource.attributes)
+    return info if info.is_described() else None

@@ -1,0 +1,163 @@
+"""HTTP out (SPEC section 4). The only module that talks to ``requests``.
+
+Every outcome is classified, never raised: ``ok`` (any 2xx), ``retry`` (429, 5xx, network
+errors, timeouts; with the server's ``Retry-After`` when it gave one) or ``drop`` (any other
+status: the receiver refused this report and will refuse it again).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urljoin, urlsplit
+
+from ._version import __version__
+
+if TYPE_CHECKING:  # requests costs ~30 ms to import: load it when the first report goes out
+    import requests
+
+_logger = logging.getLogger("otel_camunda_telemetry")
+
+USER_AGENT = f"otel-camunda-telemetry/{__version__}"
+#: Bytes of a response body read at most (the answer is only logged, never trusted).
+MAX_RESPONSE_BYTES = 64 * 1024
+
+Outcome = Literal["ok", "retry", "drop"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """How one POST went."""
+
+    outcome: Outcome
+    reason: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class Transport(Protocol):
+    """Sends one report body; tests and other products may plug in their own."""
+
+    def send(self, body: bytes, *, idempotency_key: str, timeout: float) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Example:
+        >>> parse_retry_after("120")
+        120.0
+        >>> parse_retry_after("soon") is None
+        True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+class RequestsTransport:
+    """POSTs reports with ``requests``: TLS verified, proxies from the environment
+    (``HTTPS_PROXY``, ``NO_PROXY``), no redirect to another origin, bounded response reads.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._session: requests.Session | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def _get_session(self) -> requests.Session:
+        import requests
+
+        if self._session is None or self._pid != os.getpid():
+            # A session's pooled sockets must not be shared with a forked child.
+            self._session = requests.Session()
+            self._pid = os.getpid()
+        return self._session
+
+    def send(self, body: bytes, *, idempotency_key: str, timeout: float) -> SendResult:
+        import requests
+
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": idempotency_key,
+            "Accept": "application/json",
+        }
+        url = self.endpoint
+        # One same-origin 307/308 is followed (the body is resent as is); a redirect to
+        # another host could leak the report, so it is refused.
+        for _hop in range(2):
+            try:
+                with self._lock:
+                    session = self._get_session()
+                response = session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=(min(timeout, 10.0), timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.exceptions.Timeout as exc:
+                return SendResult("retry", f"timed out after {timeout:g} s ({type(exc).__name__})")
+            except requests.exceptions.SSLError as exc:
+                return SendResult("retry", f"TLS error: {exc}")
+            except requests.exceptions.RequestException as exc:
+                return SendResult("retry", f"connection failed: {type(exc).__name__}: {exc}")
+            try:
+                status = response.status_code
+                try:
+                    text = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True)
+                except Exception:  # the body is informational only
+                    text = b""
+                location = response.headers.get("Location")
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            finally:
+                response.close()
+            if status in (307, 308) and location:
+                target = urljoin(url, location)
+                if _origin(target) == _origin(self.endpoint):
+                    url = target
+                    continue
+                return SendResult("drop", f"HTTP {status} redirect to another host refused", status)
+            return _classify(status, retry_after, text)
+        return SendResult("drop", "too many redirects", None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None and self._pid == os.getpid():
+                self._session.close()
+            self._session = None
+
+
+def _classify(status: int, retry_after: float | None, body: bytes) -> SendResult:
+    snippet = body[:200].decode("utf-8", "replace").strip()
+    reason = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+    if 200 <= status < 300:
+        return SendResult("ok", reason, status)
+    if status == 429 or status >= 500:
+        return SendResult("retry", reason, status, retry_after)
+    return SendResult("drop", reason, status)

@@ -230,7 +230,6 @@ class ReceiverApp:
         return _error(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             f"body exceeds {self.max_body_bytes} bytes",
-            ("Connection", "close"),
             limit=self.max_body_bytes,
         )
 

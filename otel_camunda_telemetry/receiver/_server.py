@@ -43,12 +43,18 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _LogWriter:
+    """File-like sink collecting one traceback (wsgiref writes it, then flushes)."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
     def write(self, text: str) -> None:
-        if text.strip():
-            _log.warning("receiver server error: %s", text.rstrip())
+        self._parts.append(text)
 
     def flush(self) -> None:
-        pass
+        text, self._parts = "".join(self._parts).rstrip(), []
+        if text:
+            _log.warning("receiver server error: %s", text)
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -123,7 +129,7 @@ class ReceiverServer:
         self._stopped = False
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.05},
             name="otel-camunda-telemetry-receiver",
             daemon=True,
         )

@@ -28,7 +28,7 @@ def request(
 ) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request; returns status, headers (lower-case names) and body."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
     try:
         conn.request(method, parts.path or "/", body=body, headers=headers or {})
         response = conn.getresponse()

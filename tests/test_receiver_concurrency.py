@@ -47,7 +47,7 @@ def _installation_report() -> dict[str, object]:
 def test_threads_sending_at_once_lose_nothing(tmp_path: Path) -> None:
     with ReceiverServer(db=tmp_path / "r.sqlite3", rate_limit=None) as server:
 
-        def send(_: int) -> str:
+        def send(_index: int) -> str:
             key = str(uuid.uuid4())
             status, _, answer = post_report(server.url, _installation_report(), key=key)
             assert (status, answer) == (202, {"status": "accepted"})

@@ -139,5 +139,6 @@ def test_counts_are_integers_not_booleans_or_fractions() -> None:
 
 
 def test_non_objects_are_refused_at_the_root() -> None:
+    bad: object
     for bad in ([], "report", 3, None):
         assert _error(bad).path == "$"

@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.metrics import NoOpMeter
@@ -19,8 +20,11 @@ from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     MetricsData,
     NumberDataPoint,
+    PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.resources import Resource
 
+from otel_camunda_telemetry import CamundaTelemetryExporter
 from otel_camunda_telemetry._fast_counter import (
     FastCounter,
     FastMetricCounter,
@@ -262,3 +266,41 @@ def test_fork_child_does_not_deadlock_and_counts_on(readers: Readers) -> None:
     assert result == {"totals": expected, "cumulative": expected}
     # The parent is unaffected by what the child counted.
     assert commands.totals() == {"BeforeForkCmd": 3, "OtherThreadCmd": 2}
+
+
+def test_counts_reach_the_camunda_report(tmp_path: Path) -> None:
+    exporter = CamundaTelemetryExporter(
+        endpoint=None, state=str(tmp_path / "state.sqlite"), initialize=True
+    )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(
+        resource=Resource.create(
+            {"camunda.product.name": "Fast Engine", "camunda.product.version": "1.0.0"}
+        ),
+        metric_readers=[reader],
+    )
+    control = exporter.control
+    try:
+        counters = create_fast_counters(provider.get_meter("engine"))
+        counters.commands.inc("StartProcessInstanceCmd", 2)
+        counters.commands.bind("FetchExternalTasksCmd").inc()
+        counters.root_process_instance_start.inc(2)
+        counters.activity_instance_start.inc(7)
+        assert provider.force_flush()
+        counters.commands.inc("StartProcessInstanceCmd")  # a second window adds up
+        assert provider.force_flush()
+
+        internals = control.preview()["product"]["internals"]
+        assert internals["commands"] == {
+            "StartProcessInstanceCmd": {"count": 3},
+            "FetchExternalTasksCmd": {"count": 1},
+        }
+        assert internals["metrics"] == {
+            "root-process-instance-start": {"count": 2},
+            "activity-instance-start": {"count": 7},
+            "executed-decision-instances": {"count": 0},
+            "executed-decision-elements": {"count": 0},
+        }
+    finally:
+        control.close()
+        provider.shutdown()

@@ -23,7 +23,7 @@ from ._privacy import IpHasher, load_or_create_secret
 from ._ratelimit import RateLimit, RateLimiter
 from ._storage import NewReport, ReportStore, SQLiteReportStore, open_store
 from ._summary import summarize
-from ._validation import ReportValidationError, validate_report
+from ._validation import ReportValidationError, check_schemas, validate_report
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ReceiverApp", "create_app"]
 
@@ -325,6 +325,7 @@ def create_app(
         0
         >>> app.close()
     """
+    check_schemas()
     store = db if isinstance(db, ReportStore) else open_store(db)
     try:
         if secret is None:

@@ -10,15 +10,16 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import jsonschema
-from jsonschema.exceptions import best_match
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "KINDS",
     "ReportKind",
     "ReportValidationError",
+    "check_schemas",
     "classify_report",
     "load_schema",
     "validate_report",
@@ -69,11 +70,26 @@ def load_schema(kind: ReportKind) -> dict[str, Any]:
 
 @functools.cache
 def _validator(kind: ReportKind) -> jsonschema.protocols.Validator:
+    # Imported here so that the CLI can offer ``receive`` without the [receiver] extra and
+    # say what to install when it is used.
+    try:
+        import jsonschema.validators
+    except ImportError as exc:
+        raise ImportError(
+            "the receiver needs the [receiver] extra: "
+            "pip install 'otel-camunda-telemetry[receiver]'"
+        ) from exc
     schema = load_schema(kind)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     validator: jsonschema.protocols.Validator = cls(schema)
     return validator
+
+
+def check_schemas() -> None:
+    """Load and check every packaged schema (fails early when ``jsonschema`` is missing)."""
+    for kind in KINDS:
+        _validator(kind)
 
 
 def classify_report(report: object) -> ReportKind:
@@ -113,6 +129,8 @@ def validate_report(report: object) -> ReportKind:
         $ 'product' is a required property
     """
     kind = classify_report(report)
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(kind).iter_errors(cast(Any, report)))
     if error is not None:
         raise ReportValidationError(kind, error.json_path, error.message)

@@ -3,11 +3,13 @@
 It sets up OpenTelemetry as an application would (the Camunda exporter configured from the
 ``CAMUNDA_TELEMETRY_*`` environment, unless ``BENCH_TELEMETRY=0``), counts a command, waits
 until the reporter is stuck on the hanging endpoint, prints its monotonic clock ("shutdown
-requested") and returns: the interpreter's exit (the SDK's atexit shutdown) does the rest.
+requested") and returns: the interpreter's exit (the SDK's atexit shutdown) does the rest,
+after which it prints its clock again.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 
@@ -17,6 +19,9 @@ from opentelemetry.sdk.resources import Resource
 
 
 def main() -> None:
+    # Registered before the SDK's and the exporter's handlers, so it runs after them (LIFO):
+    # the time it prints is when telemetry's part of the shutdown has finished.
+    atexit.register(lambda: print(time.monotonic(), flush=True))
     readers: list[MetricReader] = []
     if os.environ.get("BENCH_TELEMETRY") == "1":
         from otel_camunda_telemetry import CamundaTelemetryExporter

@@ -44,6 +44,7 @@ CASES = [
 ]
 
 THREADED = [
+    "dict_increment",
     "prometheus_child_inc",
     "otel_counter_add",
     "fast_counter_inc",
@@ -87,51 +88,52 @@ def calibrate(timer: timeit.Timer, budget_ns: int) -> int:
         number *= 10
 
 
-def single(case: Case, repeats: int, budget_ns: int) -> float:
-    """Median ns per operation of ``case`` on one thread."""
-    ns, close = namespace()
-    try:
-        timer = timeit.Timer(case.stmt, globals=ns, timer=perf_counter_ns)
-        number = calibrate(timer, budget_ns)
-        return statistics.median(t / number for t in timer.repeat(repeats, number))
-    finally:
-        close()
+class Timed:
+    """One case, calibrated once and then timed repeatedly (``threads`` > 1: at once)."""
 
+    def __init__(self, case: Case, budget_ns: int, threads: int = 1) -> None:
+        self.name = case.name if threads == 1 else f"{case.name}_{threads}threads"
+        ns, self.close = namespace()
+        self.timer = timeit.Timer(case.stmt, globals=ns, timer=perf_counter_ns)
+        self.threads = threads
+        # The same total work whatever the thread count, split between the threads.
+        self.number = max(1000, calibrate(self.timer, budget_ns) // threads)
 
-def threaded(case: Case, repeats: int, budget_ns: int, threads: int = THREADS) -> float:
-    """Median ns of wall time per operation with ``threads`` threads sharing one instrument."""
-    ns, close = namespace()
-    try:
-        timer = timeit.Timer(case.stmt, globals=ns, timer=perf_counter_ns)
-        # The same total work as the single-threaded case, split between the threads.
-        number = max(1000, calibrate(timer, budget_ns) // threads)
-        results = []
-        for _ in range(repeats):
-            start = threading.Barrier(threads + 1)
+    def once(self) -> float:
+        """ns per operation of one repeat (of wall time, all threads together)."""
+        if self.threads == 1:
+            return self.timer.timeit(self.number) / self.number
+        start = threading.Barrier(self.threads + 1)
 
-            def work(start: threading.Barrier = start) -> None:
-                start.wait()
-                timer.timeit(number)
-
-            workers = [threading.Thread(target=work) for _ in range(threads)]
-            for w in workers:
-                w.start()
+        def work() -> None:
             start.wait()
-            t0 = perf_counter_ns()
-            for w in workers:
-                w.join()
-            results.append((perf_counter_ns() - t0) / (number * threads))
-        return statistics.median(results)
-    finally:
-        close()
+            self.timer.timeit(self.number)
+
+        workers = [threading.Thread(target=work) for _ in range(self.threads)]
+        for w in workers:
+            w.start()
+        start.wait()
+        t0 = perf_counter_ns()
+        for w in workers:
+            w.join()
+        return (perf_counter_ns() - t0) / (self.number * self.threads)
 
 
 def run(repeats: int, budget_ns: int) -> dict[str, float]:
-    """Every hot-path case, ``{name: ns_per_op}``."""
-    out: dict[str, float] = {}
+    """Every hot-path case, ``{name: median ns_per_op}``.
+
+    The repeats are interleaved (case A, B, C, ..., then A, B, C again) so that a burst of
+    load from elsewhere on the machine lands on every case, not on one.
+    """
     by_name = {c.name: c for c in CASES}
-    for case in CASES:
-        out[case.name] = single(case, repeats, budget_ns)
-    for name in THREADED:
-        out[f"{name}_{THREADS}threads"] = threaded(by_name[name], repeats, budget_ns)
-    return out
+    timed = [Timed(c, budget_ns) for c in CASES]
+    timed += [Timed(by_name[name], budget_ns, THREADS) for name in THREADED]
+    samples: dict[str, list[float]] = {t.name: [] for t in timed}
+    try:
+        for _ in range(repeats):
+            for t in timed:
+                samples[t.name].append(t.once())
+    finally:
+        for t in timed:
+            t.close()
+    return {name: statistics.median(values) for name, values in samples.items()}

@@ -26,31 +26,36 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _wall_ns(code: str) -> int:
-    t0 = time.perf_counter_ns()
-    subprocess.run([sys.executable, "-c", code], env=_env(), check=True)
-    return time.perf_counter_ns() - t0
+_IMPORT_TIMER = """\
+import time
+t0 = time.perf_counter_ns()
+import opentelemetry.sdk.metrics
+t1 = time.perf_counter_ns()
+import otel_camunda_telemetry
+t2 = time.perf_counter_ns()
+print(t1 - t0, t2 - t1)
+"""
 
 
 def import_cost(runs: int) -> dict[str, float]:
-    """Median wall time of a fresh interpreter importing the SDK, and the SDK plus us.
-
-    The two are interleaved so that machine load hits both alike; the difference is what
-    ``import otel_camunda_telemetry`` adds on top of ``import opentelemetry.sdk.metrics``.
-    """
-    base_code = "import opentelemetry.sdk.metrics"
-    ours_code = "import opentelemetry.sdk.metrics, otel_camunda_telemetry"
-    _wall_ns(ours_code)  # warm the bytecode caches once
-    base, ours = [], []
-    for _ in range(runs):
-        base.append(_wall_ns(base_code))
-        ours.append(_wall_ns(ours_code))
+    """Median ns that a fresh interpreter spends importing the SDK's metrics, and then
+    ``otel_camunda_telemetry`` on top of it (timed inside the interpreter, so that process
+    start-up and teardown, the noisiest part on a shared machine, stay out of it)."""
+    sdk, ours = [], []
+    for i in range(runs + 1):
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORT_TIMER],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if i:  # the first run only warms the bytecode caches
+            sdk.append(int(out[0]))
+            ours.append(int(out[1]))
     return {
-        "import_sdk_metrics": statistics.median(base),
-        "import_sdk_metrics_and_package": statistics.median(ours),
-        "import_package_over_sdk": statistics.median(
-            o - b for o, b in zip(ours, base, strict=True)
-        ),
+        "import_sdk_metrics": statistics.median(sdk),
+        "import_package_over_sdk": statistics.median(ours),
     }
 
 
@@ -135,7 +140,8 @@ class HangingServer:
 
 def _exit_delay_once(
     server: HangingServer, state_dir: str, telemetry: bool, timeout_ms: int
-) -> float:
+) -> tuple[float, float]:
+    """(ns from "shutdown requested" to the end of the atexit handlers, ns to exit)."""
     env = _env(
         CAMUNDA_TELEMETRY_ENDPOINT=f"http://127.0.0.1:{server.port}/pings",
         CAMUNDA_TELEMETRY_STATE=os.path.join(state_dir, "state.sqlite"),
@@ -153,9 +159,10 @@ def _exit_delay_once(
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # the app prints its monotonic clock, then exits
+        requested = float(proc.stdout.readline())  # the app's monotonic clock, as it returns
+        handlers_done = float(proc.stdout.readline())  # ... and after the atexit handlers
         proc.wait(timeout=120)
-        exited = time.monotonic()
+        exited = time.monotonic()  # CLOCK_MONOTONIC is system-wide: comparable across processes
         proc.stdout.close()
     finally:
         if proc.poll() is None:
@@ -163,22 +170,26 @@ def _exit_delay_once(
             proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"exit app failed with {proc.returncode}")
-    return (exited - float(line)) * 1e9
+    return (handlers_done - requested) * 1e9, (exited - requested) * 1e9
 
 
 def exit_delay(runs: int, timeout_ms: int) -> dict[str, float]:
-    """Median ns from "shutdown requested" (the app returns from main) to process exit,
-    with the real exporter pointed at a hanging endpoint, and without telemetry."""
+    """Median ns from "shutdown requested" (the app returns from main) to the end of the
+    atexit handlers and to process exit, with the real exporter pointed at a hanging
+    endpoint, and to process exit without telemetry."""
     server = HangingServer()
     try:
-        with_t, without = [], []
+        shutdown, with_t, without = [], [], []
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as state_dir:
-                with_t.append(_exit_delay_once(server, state_dir, True, timeout_ms))
-                without.append(_exit_delay_once(server, state_dir, False, timeout_ms))
+                handlers, total = _exit_delay_once(server, state_dir, True, timeout_ms)
+                shutdown.append(handlers)
+                with_t.append(total)
+                without.append(_exit_delay_once(server, state_dir, False, timeout_ms)[1])
     finally:
         server.close()
     return {
+        "shutdown_hanging_endpoint": statistics.median(shutdown),
         "exit_delay_hanging_endpoint": statistics.median(with_t),
         "exit_delay_without_telemetry": statistics.median(without),
         "shutdown_timeout": timeout_ms * 1e6,

@@ -16,18 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from _cluster import START_SCRIPT, PostgresServer
-
-try:
-    import psycopg
-except ImportError:  # the [postgres] extra is not installed
-    psycopg = None
-
-URL_VARIABLE = "OTEL_CT_TEST_POSTGRES_URL"
-HOW_TO_RUN = (
-    f"run `scripts/start-postgres.sh` (as root or the server's owner) and "
-    f"`export {URL_VARIABLE}=postgresql://postgres@127.0.0.1:55432/telemetry`"
-)
+from _cluster import HOW_TO_RUN, START_SCRIPT, URL_VARIABLE, PostgresServer, in_ci, require_psycopg
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,12 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
 def _unavailable(reason: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}; {HOW_TO_RUN}")
     pytest.skip(f"PostgreSQL tests skipped: {reason}; {HOW_TO_RUN}")
 
@@ -60,8 +45,7 @@ def with_database(url: str, dbname: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The test server's URL (its database is used only to create per-test databases)."""
-    if psycopg is None:
-        _unavailable("psycopg is not installed (pip install 'otel-camunda-telemetry[postgres]')")
+    psycopg = require_psycopg()
     url = os.environ.get(URL_VARIABLE, "").strip()
     if not url:
         _unavailable(f"{URL_VARIABLE} is not set")
@@ -76,6 +60,7 @@ def postgres_url() -> str:
 @pytest.fixture
 def pg_database(postgres_url: str) -> Iterator[str]:
     """The URL of a fresh, empty database, dropped after the test."""
+    psycopg = require_psycopg()
     name = "otel_ct_" + uuid.uuid4().hex[:16]
     with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -11,13 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from _cluster import Cluster, PostgresServer, acknowledged_totals, wait_until
+from _cluster import (
+    Cluster,
+    PostgresServer,
+    acknowledged_totals,
+    require_psycopg,
+    wait_until,
+)
 
 from otel_camunda_telemetry._config import Settings
 from otel_camunda_telemetry._control import TelemetryControl
 from otel_camunda_telemetry.receiver import ReceiverServer
+
+psycopg = require_psycopg()
 
 NODES = 4
 

@@ -82,7 +82,20 @@ class PostgresStateStore(SqlStateStore):
         return "BIGSERIAL PRIMARY KEY"
 
     def _begin_exclusive(self, cur: Any) -> None:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        # Nothing to do: _connection() hands out connections that already hold the lock.
+        pass
+
+    @staticmethod
+    def _take_lock(conn: psycopg.Connection[Any]) -> None:
+        """Begin a transaction on ``conn`` that holds the writers' lock until it ends."""
+        with conn.cursor() as cur:
+            try:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            except psycopg.OperationalError:
+                raise  # the connection is gone; the caller replaces it
+            except psycopg.Error:
+                conn.rollback()  # e.g. lock_timeout: leave the connection usable
+                raise
 
     def _connect(self) -> psycopg.Connection[Any]:
         with self._guard:
@@ -126,7 +139,7 @@ class PostgresStateStore(SqlStateStore):
             with conn.cursor() as cur:
                 for name, value in _SESSION_SETTINGS.items():
                     cur.execute("SELECT set_config(%s, %s, false)", (name, value))
-                self._begin_exclusive(cur)
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
                 self._create_schema(cur)
             conn.commit()
         except BaseException:
@@ -135,6 +148,13 @@ class PostgresStateStore(SqlStateStore):
         return conn
 
     def _connection(self) -> Any:
+        """The connection, in a new transaction that already holds the writers' lock.
+
+        The base class begins every transaction here, then calls :meth:`_begin_exclusive`.
+        Taking the lock first lets a connection that died while idle (the server restarted)
+        be replaced before anything was written, so the call succeeds on a fresh connection
+        instead of failing once after every database restart.
+        """
         conn = self._conn
         if conn is not None and self._pid != os.getpid():
             # A forked child must neither use nor close the parent's connection (closing
@@ -142,9 +162,18 @@ class PostgresStateStore(SqlStateStore):
             # finalised here, and let the base class open a fresh one.
             _INHERITED.append(conn)
         elif conn is not None and conn.closed:
-            # The server went away (restart, failover, idle timeout): reconnect now.
             self._conn = None
-        return super()._connection()
+        reused = self._conn is not None
+        conn = super()._connection()
+        try:
+            self._take_lock(conn)
+        except psycopg.OperationalError as exc:
+            if not reused:
+                raise
+            self._discard(exc, reconnecting=True)
+            conn = super()._connection()
+            self._take_lock(conn)
+        return conn
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -155,14 +184,17 @@ class PostgresStateStore(SqlStateStore):
             self._discard(exc)
             raise
 
-    def _discard(self, exc: BaseException) -> None:
+    def _discard(self, exc: BaseException, *, reconnecting: bool = False) -> None:
         """Drop a connection that failed, so that the next call starts on a fresh one."""
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
-            _logger.warning(
-                "telemetry state database %s: %s; will reconnect", self._redacted(), exc
-            )
+            if reconnecting:
+                _logger.info("telemetry state database %s: %s; reconnecting", self._redacted(), exc)
+            else:
+                _logger.warning(
+                    "telemetry state database %s: %s; will reconnect", self._redacted(), exc
+                )
             with contextlib.suppress(psycopg.Error):  # broken already: only tidying up
                 conn.close()
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _cluster import require_psycopg
+from _cluster import PostgresServer, require_psycopg, wait_until
 
 from otel_camunda_telemetry._counts import Counts
 from otel_camunda_telemetry._state import open_store
@@ -152,16 +152,37 @@ def test_the_reporting_period_is_shared(store: PostgresStateStore, pg_database: 
         other.close()
 
 
-def test_a_lost_connection_raises_once_then_reconnects(store: PostgresStateStore) -> None:
+def test_a_connection_lost_while_idle_is_replaced_without_an_error(
+    store: PostgresStateStore,
+) -> None:
     installation = store.read().installation_id
     with psycopg.connect(store.location, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        (ended,) = admin.execute(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'otel-camunda-telemetry' AND datname = current_database()"
-        )
+        ).fetchone()
+    assert ended == 1
+    assert store.read().installation_id == installation
+
+
+def test_calls_fail_while_the_server_is_down_and_work_once_it_is_back(
+    store: PostgresStateStore, postgres_server: PostgresServer
+) -> None:
+    installation = store.read().installation_id
+    postgres_server.stop()
     with pytest.raises(psycopg.OperationalError):
         store.read()
+    postgres_server.start()
+    wait_until(lambda: _reads(store), "the store to reconnect", timeout=60)
     assert store.read().installation_id == installation
+
+
+def _reads(store: PostgresStateStore) -> bool:
+    try:
+        store.read()
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 def test_an_unreachable_database_raises_promptly_and_recovers() -> None:

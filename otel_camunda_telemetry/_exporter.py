@@ -152,7 +152,7 @@ class CamundaTelemetryExporter(MetricExporter):
             self.settings,
             self._store,
             self._transport,
-            lambda: self._product,
+            self._known_product,
             clock=clock,
             policy=retry_policy or RetryPolicy(retries=self.settings.request_retries),
             bootstrap=self._bootstrap,
@@ -266,11 +266,20 @@ class CamundaTelemetryExporter(MetricExporter):
                 "",
             )
         assert self._store is not None
+        if self._reporter is not None:
+            self._reporter.wake()  # the initial report may have been waiting for this
         try:
             self._store.save_product(info)
         except Exception as exc:
             self._product = None  # try again at the next collection
             self._warn_once("store", "telemetry state store unavailable (%s)", exc)
+
+    def _known_product(self) -> ProductInfo | None:
+        """The product as far as known: the last collection's Resource, the ``resource``
+        argument or ``OTEL_RESOURCE_ATTRIBUTES``, else the global SDK MeterProvider's."""
+        if self._product is None:
+            self._product = _described(_global_resource())
+        return self._product
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -323,6 +332,16 @@ class CamundaTelemetryExporter(MetricExporter):
         self._lock = threading.Lock()
         if self._reporter is not None and not self._is_shutdown:
             self._reporter.restart_after_fork()
+
+
+def _global_resource() -> Resource | None:
+    # Before the first collection with data the exporter has not seen the Resource; the
+    # global provider (set by zero-code setup and by most apps) usually knows it already.
+    from opentelemetry import metrics
+
+    config = getattr(metrics.get_meter_provider(), "_sdk_config", None)
+    resource = getattr(config, "resource", None)
+    return resource if isinstance(resource, Resource) else None
 
 
 def _described(resource: Resource | None) -> ProductInfo | None:

@@ -21,26 +21,24 @@ _KNOWN = {"customer", "type", "expirydate", "validuntil", "valid-until", "unlimi
 
 
 def strip_signature(raw: str) -> str:
-    """``raw`` without armor lines and without its signature part.
+    """``raw`` without armor lines and without its signature part (spacing kept as given).
 
     Example:
         >>> strip_signature("QUJDREVGR0hJSktMTU5PUA==;customer=acme;expiryDate=2030-01-01")
         'customer=acme;expiryDate=2030-01-01'
     """
     lines = [ln.strip() for ln in raw.strip().splitlines() if not _ARMOR.match(ln.strip())]
-    segments = [s.strip() for s in ";".join(lines).split(";")]
     kept: list[str] = []
-    for segment in segments:
-        if not segment:
+    for segment in "".join(lines).split(";"):
+        text = segment.strip()
+        # A base64 token (with at most trailing "=" padding) is a signature, not a pair.
+        if _SIGNATURE.match(text) and "=" not in text.rstrip("="):
             continue
-        pair = _PAIR.match(segment)
+        pair = _PAIR.match(text)
         if pair and pair.group(1).lower() in _SIGNATURE_KEYS:
             continue
-        if not pair and _SIGNATURE.match(segment):
-            continue
         kept.append(segment)
-    trailing = ";" if raw.strip().endswith(";") and kept else ""
-    return ";".join(kept) + trailing
+    return ";".join(kept).strip()
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,8 @@ class Reporter:
     def _freeze(self, now: float, *, force: bool) -> OutboxItem | None:
         current_info = self._product()
         profile = self.settings.profile
+        if current_info is None and not force and self.store.read().product is None:
+            return None  # the Resource is not known yet: wait for the first collection
 
         def build(state: InstallationState, counts: Counts) -> dict[str, object]:
             info = current_info or state.product or ProductInfo()

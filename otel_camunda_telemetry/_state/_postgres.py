@@ -91,10 +91,9 @@ class PostgresStateStore(SqlStateStore):
         with conn.cursor() as cur:
             try:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-            except psycopg.OperationalError:
-                raise  # the connection is gone; the caller replaces it
             except psycopg.Error:
-                conn.rollback()  # e.g. lock_timeout: leave the connection usable
+                if not conn.closed:
+                    conn.rollback()  # e.g. lock_timeout: the connection stays usable
                 raise
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -167,8 +166,8 @@ class PostgresStateStore(SqlStateStore):
         conn = super()._connection()
         try:
             self._take_lock(conn)
-        except psycopg.OperationalError as exc:
-            if not reused:
+        except psycopg.Error as exc:
+            if not (reused and conn.closed):
                 raise
             self._discard(exc, reconnecting=True)
             conn = super()._connection()
@@ -180,8 +179,12 @@ class PostgresStateStore(SqlStateStore):
         try:
             with super()._transaction() as cur:
                 yield cur
-        except psycopg.OperationalError as exc:
-            self._discard(exc)
+        except psycopg.Error as exc:
+            # Not every OperationalError means the connection is gone (lock_timeout is
+            # one too): only a closed connection is replaced.
+            conn = self._conn
+            if conn is not None and conn.closed:
+                self._discard(exc)
             raise
 
     def _discard(self, exc: BaseException, *, reconnecting: bool = False) -> None:

@@ -229,3 +229,23 @@ def test_schemas_keep_installations_in_one_database_apart(pg_database: str) -> N
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_node_stuck_holding_the_lock_delays_others_only_up_to_lock_timeout(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_camunda_telemetry._state import _postgres
+
+    monkeypatch.setitem(_postgres._SESSION_SETTINGS, "lock_timeout", "500ms")
+    store = open_store(pg_database)
+    try:
+        installation = store.read().installation_id
+        with psycopg.connect(pg_database) as stuck:
+            stuck.execute("SELECT pg_advisory_xact_lock(%s)", (_postgres.ADVISORY_LOCK_KEY,))
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                store.read()
+            stuck.rollback()
+        # The same connection goes on working once the lock is free.
+        assert store.read().installation_id == installation
+    finally:
+        store.close()

@@ -9,6 +9,13 @@ from ._config import Settings
 from ._control import SendSummary, TelemetryControl, TelemetryStatus
 from ._counts import Counts
 from ._exporter import CamundaTelemetryExporter
+from ._fast_counter import (
+    BoundFastCounter,
+    FastCounter,
+    FastCounters,
+    FastMetricCounter,
+    create_fast_counters,
+)
 from ._instruments import (
     ACTIVITY_INSTANCE_START,
     COMMAND_ATTRIBUTE,
@@ -32,8 +39,12 @@ __all__ = [
     "OVERFLOW_COMMAND",
     "RESOURCE_KEYS",
     "ROOT_PROCESS_INSTANCE_START",
+    "BoundFastCounter",
     "CamundaTelemetryExporter",
     "Counts",
+    "FastCounter",
+    "FastCounters",
+    "FastMetricCounter",
     "LicenseKey",
     "ProductInfo",
     "SendSummary",
@@ -43,4 +54,5 @@ __all__ = [
     "__version__",
     "build_full_report",
     "build_initial_report",
+    "create_fast_counters",
 ]

@@ -45,6 +45,7 @@ class SqlStateStore(ABC):
     def __init__(self, location: str) -> None:
         self.location = location
         self._lock = threading.RLock()
+        self._lock_pid = os.getpid()
         self._conn: Any = None
         self._pid = os.getpid()
 
@@ -76,9 +77,17 @@ class SqlStateStore(ABC):
             self._conn = self._connect()
         return self._conn
 
+    def _own_lock(self) -> threading.RLock:
+        if self._lock_pid != os.getpid():
+            # A forked child must not wait on its parent's lock: a parent thread may have
+            # held it at the fork, and nobody would ever release it in the child.
+            self._lock = threading.RLock()
+            self._lock_pid = os.getpid()
+        return self._lock
+
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        with self._lock:
+        with self._own_lock():
             conn = self._connection()
             cur = conn.cursor()
             try:
@@ -145,7 +154,7 @@ class SqlStateStore(ABC):
 
     def close(self) -> None:
         """Close the connection (safe to call twice)."""
-        with self._lock:
+        with self._own_lock():
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None

@@ -111,7 +111,7 @@ class RequestsTransport:
         # another host could leak the report, so it is refused.
         for _hop in range(2):
             try:
-                with self._lock:
+                with self._own_lock():
                     session = self._get_session()
                 response = session.post(
                     url,
@@ -146,8 +146,15 @@ class RequestsTransport:
             return _classify(status, retry_after, text)
         return SendResult("drop", "too many redirects", None)
 
+    def _own_lock(self) -> threading.Lock:
+        if self._pid != os.getpid():
+            # A forked child must not wait on its parent's lock (a parent thread may have
+            # held it at the fork); _get_session then replaces the parent's session.
+            self._lock = threading.Lock()
+        return self._lock
+
     def close(self) -> None:
-        with self._lock:
+        with self._own_lock():
             if self._session is not None and self._pid == os.getpid():
                 self._session.close()
             self._session = None

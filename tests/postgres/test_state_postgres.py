@@ -82,30 +82,41 @@ def test_every_store_on_the_database_shares_installation_and_consent(pg_database
         b.close()
 
 
-def test_concurrent_first_use_creates_one_installation(pg_database: str) -> None:
-    stores = [open_store(pg_database) for _ in range(8)]
-    ids: list[str] = []
+def race(stores: list[Any], action: Any) -> list[Any]:
+    """Run ``action(store)`` on every store at once, on connections opened beforehand."""
+    for s in stores:
+        s.pending_counts()  # connected, schema in place, no installation created yet
     barrier = threading.Barrier(len(stores))
+    results: list[Any] = []
 
-    def first_use(s: Any) -> None:
+    def run(s: Any) -> None:
         barrier.wait()
-        ids.append(s.read().installation_id)
+        results.append(action(s))
 
-    threads = [threading.Thread(target=first_use, args=(s,)) for s in stores]
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
-    for s in stores:
-        s.close()
-    assert len(ids) == len(stores) and len(set(ids)) == 1
+        t.join(120)
+    assert len(results) == len(stores)
+    return results
+
+
+def test_concurrent_first_use_creates_one_installation(pg_database: str) -> None:
+    stores = [open_store(pg_database) for _ in range(8)]
+    try:
+        ids = race(stores, lambda s: s.read().installation_id)
+    finally:
+        for s in stores:
+            s.close()
+    assert len(set(ids)) == 1
 
 
 def test_initial_report_is_queued_once_and_counts_are_summed_exactly(pg_database: str) -> None:
     stores = [open_store(pg_database) for _ in range(4)]
     now = time.time()
     stores[0].bootstrap(initialize=True, license_key=None, now=now - 10)
-    queued = [s.queue_initial_report(initial, now) for s in stores]
+    queued = race(stores, lambda s: s.queue_initial_report(initial, now))
     assert sum(item is not None for item in queued) == 1
 
     def add_many(s: Any) -> None:
@@ -116,11 +127,7 @@ def test_initial_report_is_queued_once_and_counts_are_summed_exactly(pg_database
                 max_commands=100,
             )
 
-    threads = [threading.Thread(target=add_many, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    race(stores, add_many)
     pending = stores[1].pending_counts()
     assert pending.commands == {"StartProcessInstanceCmd": 200}
     assert pending.metrics == {"root-process-instance-start": 400}

@@ -44,8 +44,6 @@ _SESSION_SETTINGS = {
     "statement_timeout": "60s",
     "idle_in_transaction_session_timeout": "60s",
 }
-# Connections a forked child inherited (see PostgresStateStore._connection).
-_INHERITED: list[Any] = []
 
 
 class PostgresStateStore(SqlStateStore):
@@ -154,16 +152,11 @@ class PostgresStateStore(SqlStateStore):
         be replaced before anything was written, so the call succeeds on a fresh connection
         instead of failing once after every database restart.
         """
-        conn = self._conn
-        if conn is not None and self._pid != os.getpid():
-            # A forked child must neither use nor close the parent's connection (closing
-            # would end the parent's session); keep the object alive so that it is never
-            # finalised here, and let the base class open a fresh one.
-            _INHERITED.append(conn)
-        elif conn is not None and conn.closed:
+        previous = self._conn
+        if previous is not None and previous.closed and self._pid == os.getpid():
             self._conn = None
-        reused = self._conn is not None
-        conn = super()._connection()
+        conn = super()._connection()  # also replaces a connection inherited over fork()
+        reused = conn is previous
         try:
             self._take_lock(conn)
         except psycopg.Error as exc:

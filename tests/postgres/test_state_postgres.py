@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -256,3 +257,25 @@ def test_a_node_stuck_holding_the_lock_delays_others_only_up_to_lock_timeout(
         assert store.read().installation_id == installation
     finally:
         store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
+    store: PostgresStateStore,
+) -> None:
+    installation = store.read().installation_id
+    backend = store._conn.info.backend_pid  # the parent's server session
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        try:
+            ok = store.read().installation_id == installation
+            ok = ok and store._conn.info.backend_pid != backend
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent goes on with its own session: the child neither used nor ended it.
+    assert store.read().installation_id == installation
+    assert store._conn.info.backend_pid == backend

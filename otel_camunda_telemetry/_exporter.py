@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,
     MetricExportResult,
+    MetricReader,
     MetricsData,
 )
 from opentelemetry.sdk.metrics.view import Aggregation
@@ -129,6 +130,7 @@ class CamundaTelemetryExporter(MetricExporter):
         self._clock = clock
         self._created_at = clock()
         self._fork_cutoff_ns = 0
+        self._pre_fork_collect_ns = 0
         self._previous_export_ns = time.time_ns()
         self._tracker = CumulativeTracker()
         self._unsaved: tuple[Counts, float] | None = None
@@ -160,6 +162,11 @@ class CamundaTelemetryExporter(MetricExporter):
         self._reporter.start()
         self_ref = weakref.ref(self)
 
+        def _before_fork() -> None:
+            exporter = self_ref()
+            if exporter is not None:
+                exporter._before_fork()
+
         def _after_fork_in_child() -> None:
             exporter = self_ref()
             if exporter is not None:
@@ -170,7 +177,7 @@ class CamundaTelemetryExporter(MetricExporter):
             if exporter is not None:
                 exporter.shutdown()
 
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         # Registered before the MeterProvider's own handler, so it runs after it (LIFO):
         # normally a no-op; it matters when the provider does not shut down at exit.
         atexit.register(_at_exit)
@@ -324,14 +331,47 @@ class CamundaTelemetryExporter(MetricExporter):
                 timeout,
             )
 
+    def _before_fork(self) -> None:
+        # Collect in the parent just before the fork: what was recorded so far is
+        # checkpointed once, here, and the child inherits empty aggregations whose windows
+        # start after ``started``. Without this the child must drop its whole first window,
+        # its own counts included, because they share data points with the parent's.
+        self._pre_fork_collect_ns = 0
+        reader = None if self._store is None or self._is_shutdown else _own_reader(self)
+        if reader is None:
+            return
+        started = time.time_ns()
+        try:
+            reader.collect(timeout_millis=5_000)
+        except Exception as exc:
+            _logger.debug("collection before fork failed (%s: %s)", type(exc).__name__, exc)
+            return
+        self._pre_fork_collect_ns = started
+
     def _after_fork(self) -> None:
         # The child inherits the parent's unexported measurements: the parent reports them,
-        # so the child drops every window that started before this moment.
-        self._fork_cutoff_ns = time.time_ns()
+        # so the child drops every window that started before the parent's last collection
+        # (or, when there was none, before this moment).
+        self._fork_cutoff_ns = self._pre_fork_collect_ns or time.time_ns()
         self._unsaved = None
         self._lock = threading.Lock()
         if self._reporter is not None and not self._is_shutdown:
             self._reporter.restart_after_fork()
+
+
+def _own_reader(exporter: CamundaTelemetryExporter) -> MetricReader | None:
+    # The SDK gives an exporter no handle on its reader; the MeterProvider class keeps a
+    # (weak) set of every registered reader, whichever provider it belongs to.
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    try:
+        readers = list(getattr(MeterProvider, "_all_metric_readers", ()))
+    except Exception:  # a private attribute of the SDK: never fail because it changed
+        return None
+    for reader in readers:
+        if isinstance(reader, MetricReader) and getattr(reader, "_exporter", None) is exporter:
+            return reader
+    return None
 
 
 def _global_resource() -> Resource | None:

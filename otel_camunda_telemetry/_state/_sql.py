@@ -28,6 +28,9 @@ SCHEMA_VERSION = 1
 # initial_state column values
 _INITIAL_NONE, _INITIAL_QUEUED, _INITIAL_DONE = 0, 1, 2
 
+#: Connections a forked child inherited; referenced forever so they are never closed there.
+_INHERITED: list[Any] = []
+
 InitialBuilder = Callable[[InstallationState], dict[str, Any]]
 FullBuilder = Callable[[InstallationState, Counts], dict[str, Any]]
 
@@ -69,7 +72,10 @@ class SqlStateStore(ABC):
 
     def _connection(self) -> Any:
         if self._conn is not None and self._pid != os.getpid():
-            # A forked child must not share the parent's connection (or its locks).
+            # A forked child must not share the parent's connection (or its locks), nor
+            # close it: closing a SQLite connection may checkpoint and remove the WAL the
+            # parent is using. It is kept referenced, never finalised, in the child.
+            _INHERITED.append(self._conn)
             self._conn = None
             self._lock = threading.RLock()
             self._pid = os.getpid()

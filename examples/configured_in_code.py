@@ -28,7 +28,7 @@ provider = MeterProvider(
 metrics.set_meter_provider(provider)
 
 if __name__ == "__main__":
-    import app  # noqa: E402  (instrumented with the OTel API only)
+    import app
 
     app.run(int(os.environ.get("APP_ITERATIONS", "10")))
     provider.shutdown()  # sends the shutdown report (also done at exit)

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -52,12 +53,12 @@ def _engine(provider: MeterProvider, stop: threading.Event, recorded: dict[str, 
             recorded[name] = recorded.get(name, 0) + n
 
 
-def _received_totals(reports: list[dict[str, object]]) -> dict[str, int]:
+def _received_totals(reports: list[dict[str, Any]]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for report in reports:
-        internals = report["product"]["internals"]  # type: ignore[index]
+        internals = report["product"]["internals"]
         for section in ("commands", "metrics"):
-            for name, value in internals.get(section, {}).items():  # type: ignore[union-attr]
+            for name, value in internals.get(section, {}).items():
                 key = name if section == "commands" else f"camunda.{name}"
                 totals[key] = totals.get(key, 0) + value["count"]
     return totals

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import http.client
+import importlib
 import json
+import os
 import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
 
 from otel_camunda_telemetry.admin import AdminIdentity, AdminRequest, Forbidden, NotAuthenticated
 
@@ -20,6 +25,22 @@ TIMEOUT = 30.0  # generous: the machine is shared with other test runs
 ADMIN = ("admin", "admin-pw")
 VIEWER = ("viewer", "viewer-pw")
 OUTSIDER = ("mallory", "mallory-pw")
+
+
+def in_ci() -> bool:
+    """True on a CI runner, where a missing test dependency fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(module: str, how: str) -> ModuleType:
+    """Import ``module``, or skip the test saying ``how`` to get it (fail in CI)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"needs {module} ({exc}): {how}"
+        if in_ci():
+            raise AssertionError(message) from exc
+        pytest.skip(message)
 
 
 def authorize(request: AdminRequest) -> AdminIdentity:

@@ -14,7 +14,7 @@ import pytest
 
 from otel_camunda_telemetry import TelemetryControl
 from otel_camunda_telemetry.admin import create_admin_app
-from tests._admin_support import ADMIN, VIEWER, authorize, basic, call, serve_wsgi
+from tests._admin_support import ADMIN, VIEWER, authorize, basic, call, in_ci, require, serve_wsgi
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,9 +31,12 @@ WAIT_MS = 60_000  # generous: the machine is shared
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason=f"needs playwright: {HOW_TO_RUN}")
+    sync_api = require("playwright.sync_api", HOW_TO_RUN)
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs a Chromium binary at {CHROMIUM}: {HOW_TO_RUN}, or set CHROMIUM_PATH")
+        message = f"needs a Chromium binary at {CHROMIUM}: {HOW_TO_RUN}, or set CHROMIUM_PATH"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=120_000)
         try:

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from otel_camunda_telemetry import TelemetryControl
-from tests._admin_support import TIMEOUT, basic, call, serve_wsgi
+from tests._admin_support import TIMEOUT, basic, call, require, serve_wsgi
+
+EXTRA = "pip install 'otel-camunda-telemetry[test]'"
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSWORD = "example-pw"
@@ -84,7 +86,7 @@ def password(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_flask_example(state: str, password: str) -> None:
-    pytest.importorskip("flask")
+    require("flask", EXTRA)
     from werkzeug.serving import make_server
 
     app = load_example("admin_flask").create_app(state)
@@ -101,7 +103,7 @@ def test_flask_example(state: str, password: str) -> None:
 
 
 def test_django_example(state: str, password: str) -> None:
-    pytest.importorskip("django")
+    require("django", EXTRA)
     example = load_example("admin_django")
     from django.core.wsgi import get_wsgi_application
 
@@ -115,7 +117,7 @@ def test_django_example(state: str, password: str) -> None:
 
 @pytest.fixture
 def uvicorn_server() -> Iterator[Any]:
-    uvicorn = pytest.importorskip("uvicorn")
+    uvicorn = require("uvicorn", EXTRA)
     servers: list[tuple[Any, threading.Thread]] = []
 
     def start(app: Any) -> str:
@@ -138,7 +140,7 @@ def uvicorn_server() -> Iterator[Any]:
 
 
 def test_starlette_example(state: str, password: str, uvicorn_server: Any) -> None:
-    pytest.importorskip("starlette")
+    require("starlette", EXTRA)
     app = load_example("admin_starlette").create_app(state)
     try:
         exercise(uvicorn_server(app), state)

@@ -18,6 +18,7 @@ from otel_camunda_telemetry._detect import (
     detect_database,
     detect_resource,
 )
+from tests._admin_support import require
 
 URL_VARIABLE = "OTEL_CT_TEST_POSTGRES_URL"
 # Read at import: the autouse fixture clears every OTEL_* variable before each test.
@@ -42,7 +43,7 @@ def test_sqlite_connection(tmp_path: Path) -> None:
 
 
 def test_sqlalchemy_engine_that_never_connected(tmp_path: Path) -> None:
-    sqlalchemy = pytest.importorskip("sqlalchemy", reason="pip install sqlalchemy")
+    sqlalchemy = require("sqlalchemy", "pip install sqlalchemy")
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
     try:
         assert engine.dialect.server_version_info is None  # detection has to connect
@@ -82,7 +83,7 @@ def test_server_from_loaded_modules(tmp_path: Path) -> None:
         import uvicorn
         print(json.dumps([before, detect_application_server()]))
     """)
-    pytest.importorskip("uvicorn")
+    require("uvicorn", "pip install uvicorn")
     import importlib.metadata
     import json
 

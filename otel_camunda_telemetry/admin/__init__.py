@@ -12,6 +12,9 @@ caller, returns ``None`` or raises :class:`NotAuthenticated` for 401, or raises
 ``can_change=False`` may read but not change (403). Every change is logged at INFO on
 ``otel_camunda_telemetry.admin`` with the identity's name.
 
+Without a web application to mount it in, :class:`AdminServer` serves it standalone, as the
+``otel-camunda-telemetry admin`` command does (:func:`add_admin_command`).
+
 Example:
     >>> import tempfile
     >>> from otel_camunda_telemetry import TelemetryControl
@@ -31,6 +34,7 @@ Example:
 from ._app import MAX_BODY_BYTES, AdminApp, AdminResponse, create_admin_app
 from ._asgi import AsgiAdminApp
 from ._auth import AdminIdentity, AdminRequest, Authorize, Forbidden, NotAuthenticated
+from ._cli import AdminServer, add_admin_command, password_auth
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -38,9 +42,12 @@ __all__ = [
     "AdminIdentity",
     "AdminRequest",
     "AdminResponse",
+    "AdminServer",
     "AsgiAdminApp",
     "Authorize",
     "Forbidden",
     "NotAuthenticated",
+    "add_admin_command",
     "create_admin_app",
+    "password_auth",
 ]

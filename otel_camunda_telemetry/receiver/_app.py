@@ -308,12 +308,14 @@ def create_app(
     """Build the receiver's WSGI application.
 
     Args:
-        db: A SQLite file path (created if missing), or any :class:`ReportStore`.
+        db: A SQLite file path (created if missing), a ``postgresql://`` URL (the
+            ``[postgres]`` extra), or any :class:`ReportStore`.
         max_body_bytes: Larger bodies get 413 without being read.
         rate_limit: Per hashed client IP; ``None`` disables limiting.
         flag_policy: When reports are flagged as too frequent.
         secret: The IP-hashing key; by default read from (or created in) ``secret_file``.
-        secret_file: Defaults to ``<db>.secret`` next to a SQLite file.
+        secret_file: Defaults to ``<db>.secret`` next to a SQLite file; a PostgreSQL
+            store keeps the key in its database instead.
         forwarded_hops: Behind N trusted reverse proxies, take the client address from the
             N-th ``X-Forwarded-For`` entry counted from the right; 0 uses the socket peer.
         clock: Seconds since the epoch, for received times.
@@ -329,11 +331,17 @@ def create_app(
     store = db if isinstance(db, ReportStore) else open_store(db)
     try:
         if secret is None:
-            if secret_file is None:
-                if not isinstance(store, SQLiteReportStore):
-                    raise ValueError("give secret or secret_file for this store")
-                secret_file = default_secret_path(store.path)
-            secret = load_or_create_secret(secret_file)
+            shared_secret = getattr(store, "shared_secret", None)
+            if secret_file is None and callable(shared_secret):
+                # A database server backend keeps the key itself, so that every receiver
+                # sharing the database hashes a client address to the same value.
+                secret = shared_secret()
+            else:
+                if secret_file is None:
+                    if not isinstance(store, SQLiteReportStore):
+                        raise ValueError("give secret or secret_file for this store")
+                    secret_file = default_secret_path(store.path)
+                secret = load_or_create_secret(secret_file)
         return ReceiverApp(
             store,
             IpHasher(secret),

@@ -56,9 +56,16 @@ def add_receive_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks one)")
-    parser.add_argument("--db", default=str(default_db_path()), help="SQLite file of reports")
     parser.add_argument(
-        "--secret-file", default=None, help="key file for hashing client IPs (default: <db>.secret)"
+        "--db",
+        default=str(default_db_path()),
+        help="SQLite file of reports, or a postgresql:// URL (the [postgres] extra)",
+    )
+    parser.add_argument(
+        "--secret-file",
+        default=None,
+        help="key file for hashing client IPs (default: <db>.secret; with postgresql://, "
+        "a key kept in the database and shared by every receiver)",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -120,7 +127,7 @@ def run_receive(args: argparse.Namespace, *, stop: threading.Event | None = None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     print(
-        f"receiving reports on {server.url} (dashboard {server.base_url}/), db {args.db}",
+        f"receiving reports on {server.url} (dashboard {server.base_url}/), db {server.store!r}",
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):

@@ -244,20 +244,26 @@ class SQLiteReportStore:
 
 
 def open_store(db: str | os.PathLike[str]) -> ReportStore:
-    """Open the store named by ``db``: a SQLite file path (a database URL in the future).
+    """Open the store named by ``db``: a SQLite file path, or a ``postgresql://`` URL.
 
     Example:
-        >>> open_store("postgresql://localhost/telemetry")
+        >>> open_store("mysql://localhost/telemetry")
         Traceback (most recent call last):
         ...
-        ValueError: no receiver storage backend for 'postgresql' yet; give a SQLite file path
+        ValueError: no receiver storage backend for 'mysql'; use a SQLite file or postgresql:// URL
     """
     text = os.fspath(db)
     scheme, sep, _ = text.partition("://")
     if sep:
         if scheme.lower() in {"sqlite", "file"}:
             return SQLiteReportStore(text.split("://", 1)[1])
-        raise ValueError(f"no receiver storage backend for {scheme!r} yet; give a SQLite file path")
+        if scheme.lower() in {"postgresql", "postgres"}:
+            from ._storage_postgres import PostgresReportStore  # the [postgres] extra
+
+            return PostgresReportStore(text)
+        raise ValueError(
+            f"no receiver storage backend for {scheme!r}; use a SQLite file or postgresql:// URL"
+        )
     return SQLiteReportStore(text)
 
 

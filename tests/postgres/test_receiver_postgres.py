@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -10,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from _cluster import require_psycopg
@@ -23,7 +29,8 @@ from otel_camunda_telemetry.receiver._storage_postgres import (  # noqa: E402  (
     PostgresReportStore,
 )
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "golden"
 
 
 def golden(name: str) -> dict[str, Any]:
@@ -134,3 +141,32 @@ def test_a_lost_connection_answers_503_once_then_recovers(
     assert status == 503  # a sender retries this, with the same key
     assert post(server.url, golden("engine_full"), key) == (202, {"status": "accepted"})
     assert store.count() == 2
+
+
+def test_receive_command_with_a_postgresql_url(pg_database: str) -> None:
+    parts = urlsplit(pg_database)
+    # Trust authentication ignores the password; it is there to prove it is never printed.
+    url = urlunsplit(parts._replace(netloc=f"postgres:hunter2@{parts.hostname}:{parts.port}"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otel_camunda_telemetry.receiver", "--port", "0", "--db", url],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/pings)", line)
+        assert match, line
+        assert post(match.group(1), golden("engine_full"), str(uuid.uuid4()))[0] == 202
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "hunter2" not in line + out + err
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT kind FROM reports").fetchall() == [("engine-full",)]
+        secret = conn.execute("SELECT value FROM receiver_meta WHERE key = 'ip_hash_secret'")
+        assert len(secret.fetchone()[0]) == 64  # the shared key lives in the database

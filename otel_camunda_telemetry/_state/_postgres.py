@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -62,15 +63,17 @@ class PostgresStateStore(SqlStateStore):
     :data:`CONNECT_TIMEOUT` seconds, never hang.
 
     Example:
-        >>> store = PostgresStateStore("postgresql://telemetry@db.example/telemetry")
+        >>> store = PostgresStateStore("postgresql://telemetry:s3cret@db.example/telemetry")
         >>> store.location
-        'postgresql://telemetry@db.example/telemetry'
+        'postgresql://telemetry:***@db.example/telemetry'
     """
 
     paramstyle = "%s"
 
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        # ``location`` is shown by status displays (CLI, admin REST): never the password.
+        super().__init__(redact_url(url))
+        self._url = url
         self._connect_failed_at: float | None = None
         self._connect_error: psycopg.OperationalError | None = None
         self._guard = threading.Lock()
@@ -117,7 +120,7 @@ class PostgresStateStore(SqlStateStore):
 
     def _open(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(
-            self.location,
+            self._url,
             connect_timeout=CONNECT_TIMEOUT,
             autocommit=False,
             application_name="otel-camunda-telemetry",
@@ -197,10 +200,31 @@ class PostgresStateStore(SqlStateStore):
     def _redacted(self) -> str:
         """The URL without its password, for log messages."""
         try:
-            info = conninfo_to_dict(self.location)
+            info = conninfo_to_dict(self._url)
         except psycopg.ProgrammingError:
             return "(unparsable URL)"
         host = info.get("host") or "localhost"
         port = info.get("port")
         dbname = info.get("dbname") or ""
         return f"{host}{':' + str(port) if port else ''}/{dbname}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (in the user part or the query) replaced by ``***``.
+
+    Example:
+        >>> redact_url("postgresql://app:pw@db/telemetry?sslmode=require&password=pw")
+        'postgresql://app:***@db/telemetry?sslmode=require&password=***'
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostinfo}"
+    query = "&".join(
+        f"{key}=***" if key == "password" else pair
+        for pair in parts.query.split("&")
+        if pair
+        for key in [pair.partition("=")[0]]
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

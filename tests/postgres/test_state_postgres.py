@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -40,9 +41,11 @@ def full(state: Any, counts: Counts) -> dict[str, Any]:
     return {"installation": state.installation_id, "commands": counts.commands}
 
 
-def test_schema_is_created_on_first_use_and_versioned(store: PostgresStateStore) -> None:
+def test_schema_is_created_on_first_use_and_versioned(
+    store: PostgresStateStore, pg_database: str
+) -> None:
     store.read()
-    with psycopg.connect(store.location) as conn:
+    with psycopg.connect(pg_database) as conn:
         tables = {
             row[0]
             for row in conn.execute(
@@ -161,10 +164,10 @@ def test_the_reporting_period_is_shared(store: PostgresStateStore, pg_database: 
 
 
 def test_a_connection_lost_while_idle_is_replaced_without_an_error(
-    store: PostgresStateStore,
+    store: PostgresStateStore, pg_database: str
 ) -> None:
     installation = store.read().installation_id
-    with psycopg.connect(store.location, autocommit=True) as admin:
+    with psycopg.connect(pg_database, autocommit=True) as admin:
         (ended,) = admin.execute(
             "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'otel-camunda-telemetry' AND datname = current_database()"
@@ -279,3 +282,20 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
     # The parent goes on with its own session: the child neither used nor ended it.
     assert store.read().installation_id == installation
     assert store._conn.info.backend_pid == backend
+
+
+def test_status_never_shows_the_database_password(pg_database: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from otel_camunda_telemetry._control import TelemetryControl
+
+    parts = urlsplit(pg_database)
+    # Trust authentication ignores the password; it is there to prove it is never shown.
+    url = urlunsplit(parts._replace(netloc=f"postgres:hunter2@{parts.hostname}:{parts.port}"))
+    control = TelemetryControl(state=url)
+    try:
+        status = control.status()
+    finally:
+        control.close()
+    assert "hunter2" not in json.dumps(status.to_json())
+    assert status.state == url.replace("hunter2", "***")

@@ -326,6 +326,14 @@ class CamundaTelemetryExporter(MetricExporter):
             if self._store is not None:
                 self._store.close()
         else:
+            # The final request still waits on the endpoint and dies with the process: free
+            # its report now, or the next start would wait for the lease to run out. If the
+            # request succeeds after all, a resend carries the same Idempotency-Key.
+            try:
+                if self._store is not None:
+                    self._store.release_leases(self._reporter.owner)
+            except Exception as exc:
+                _logger.debug("could not release leases (%s: %s)", type(exc).__name__, exc)
             _logger.warning(
                 "telemetry shutdown report not delivered within %.1f s; kept for the next start",
                 timeout,

@@ -410,6 +410,16 @@ class SqlStateStore(ABC):
             elif deleted:
                 self._exec(cur, "UPDATE telemetry_installation SET last_report_at = ?", (now,))
 
+    def release_leases(self, owner: str) -> None:
+        """Free every report ``owner`` holds (a process that gives up sending at exit)."""
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                "UPDATE telemetry_outbox SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner = ?",
+                (owner,),
+            )
+
     def postpone(self, item: OutboxItem, *, attempts: int, next_attempt_at: float) -> None:
         """Release a report that failed this cycle until ``next_attempt_at``."""
         with self._transaction() as cur:

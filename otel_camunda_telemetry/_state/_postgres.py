@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,7 +75,6 @@ class PostgresStateStore(SqlStateStore):
         self._url = url
         self._connect_failed_at: float | None = None
         self._connect_error: psycopg.OperationalError | None = None
-        self._guard = threading.Lock()
 
     @property
     def _counts_seq_column(self) -> str:
@@ -98,8 +96,8 @@ class PostgresStateStore(SqlStateStore):
                 raise
 
     def _connect(self) -> psycopg.Connection[Any]:
-        with self._guard:
-            failed_at, error = self._connect_failed_at, self._connect_error
+        # Always called under the base class's lock: no other guard needed.
+        failed_at, error = self._connect_failed_at, self._connect_error
         if (
             error is not None
             and failed_at is not None
@@ -109,13 +107,11 @@ class PostgresStateStore(SqlStateStore):
         try:
             conn = self._open()
         except psycopg.OperationalError as exc:
-            with self._guard:
-                self._connect_failed_at, self._connect_error = time.monotonic(), exc
+            self._connect_failed_at, self._connect_error = time.monotonic(), exc
             raise
-        with self._guard:
-            if self._connect_failed_at is not None:
-                _logger.info("telemetry state database %s is reachable again", self._redacted())
-            self._connect_failed_at = self._connect_error = None
+        if self._connect_failed_at is not None:
+            _logger.info("telemetry state database %s is reachable again", self._redacted())
+        self._connect_failed_at = self._connect_error = None
         return conn
 
     def _open(self) -> psycopg.Connection[Any]:

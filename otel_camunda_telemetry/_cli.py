@@ -183,11 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], Any]]:
     """Subcommands of optional parts; without their extra they explain how to get it."""
+    commands: list[Callable[[Any], Any]] = []
     try:
         from .receiver._cli import add_receive_command
+
+        commands.append(add_receive_command)
     except ImportError as exc:
-        return [_missing_extra("receive", "receiver", exc)]
-    return [add_receive_command]
+        commands.append(_missing_extra("receive", "receiver", exc))
+    from .admin._cli import add_admin_command
+
+    commands.append(add_admin_command)
+    return commands
 
 
 def _missing_extra(name: str, extra: str, error: ImportError) -> Callable[[Any], Any]:

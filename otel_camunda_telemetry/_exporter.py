@@ -138,7 +138,10 @@ class CamundaTelemetryExporter(MetricExporter):
             OTELResourceDetector().detect()
         )
         self._warned: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the unsaved counts during a checkpoint
+        # Separate from _lock on purpose: a checkpoint stuck on a slow store must not hold
+        # up shutdown, which has its own deadline.
+        self._shutdown_lock = threading.Lock()
         self._bootstrapped = False
         self._is_shutdown = False
         self._store: StateStore | None = None
@@ -283,9 +286,10 @@ class CamundaTelemetryExporter(MetricExporter):
 
     def _known_product(self) -> ProductInfo | None:
         """The product as far as known: the last collection's Resource, the ``resource``
-        argument or ``OTEL_RESOURCE_ATTRIBUTES``, else the global SDK MeterProvider's."""
+        argument or ``OTEL_RESOURCE_ATTRIBUTES``, else the Resource of the MeterProvider this
+        exporter's reader is registered with, else the global MeterProvider's."""
         if self._product is None:
-            self._product = _described(_global_resource())
+            self._product = _described(_provider_resource(self)) or _described(_global_resource())
         return self._product
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
@@ -305,7 +309,7 @@ class CamundaTelemetryExporter(MetricExporter):
         Safe to call twice. The SDK's reader passes its remaining budget as ``timeout``
         (milliseconds); the smallest of the budgets wins.
         """
-        with self._lock:
+        with self._shutdown_lock:
             if self._is_shutdown:
                 return
             self._is_shutdown = True
@@ -363,6 +367,7 @@ class CamundaTelemetryExporter(MetricExporter):
         self._fork_cutoff_ns = self._pre_fork_collect_ns or time.time_ns()
         self._unsaved = None
         self._lock = threading.Lock()
+        self._shutdown_lock = threading.Lock()
         if self._reporter is not None and not self._is_shutdown:
             self._reporter.restart_after_fork()
 
@@ -380,6 +385,20 @@ def _own_reader(exporter: CamundaTelemetryExporter) -> MetricReader | None:
         if isinstance(reader, MetricReader) and getattr(reader, "_exporter", None) is exporter:
             return reader
     return None
+
+
+def _provider_resource(exporter: CamundaTelemetryExporter) -> Resource | None:
+    # An application that records nothing yet never calls export(), so the Resource has to
+    # be found through the reader: its collect callback is bound to the provider's
+    # measurement consumer, which holds the provider's configuration. All private to the
+    # SDK, hence every step is optional.
+    try:
+        reader = _own_reader(exporter)
+        consumer = getattr(getattr(reader, "_collect", None), "__self__", None)
+        resource = getattr(getattr(consumer, "_sdk_config", None), "resource", None)
+    except Exception:
+        return None
+    return resource if isinstance(resource, Resource) else None
 
 
 def _global_resource() -> Resource | None:

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _support import PRODUCT, App, wait_for
-from opentelemetry.sdk.resources import Resource
+from _support import App, wait_for
 
 from otel_camunda_telemetry import CamundaTelemetryExporter, TelemetryControl
 from otel_camunda_telemetry.receiver import ReceiverServer
@@ -51,8 +50,7 @@ def test_without_consent_only_the_anonymous_initial_report_is_sent(
 def test_initial_report_is_sent_once_across_restarts(
     make_app: Callable[..., App], receiver: ReceiverServer
 ) -> None:
-    first = make_app()
-    first.command("X")  # the exporter learns the Resource at the first collection with data
+    first = make_app()  # records nothing: the initial report goes all the same
     wait_for(lambda: kinds(receiver) == ["engine-initial"], what="initial report")
     first.shutdown()
     second = make_app()
@@ -82,14 +80,8 @@ def test_consented_counts_reach_the_receiver_exactly(
 def test_a_quiet_period_still_produces_its_report(
     make_app: Callable[..., App], receiver: ReceiverServer
 ) -> None:
-    # An app that records nothing never has a collection to learn its Resource from: it
-    # tells the exporter directly (or sets the global MeterProvider, as zero-code setup does).
-    app = make_app(
-        initialize=True,
-        reporting_period=0.3,
-        send_on_shutdown=False,
-        resource=Resource.create(PRODUCT),
-    )
+    # The app records nothing: the exporter finds the Resource through its MeterProvider.
+    app = make_app(initialize=True, reporting_period=0.3, send_on_shutdown=False)
     wait_for(lambda: len(full_reports(receiver)) >= 2, what="two quiet reports")
     app.shutdown()
     for report in full_reports(receiver):
@@ -117,7 +109,6 @@ def test_disabling_at_runtime_stops_full_reports(
     make_app: Callable[..., App], receiver: ReceiverServer
 ) -> None:
     app = make_app(initialize=True, reporting_period=0.3)
-    app.command("BeforeOptOutCmd")
     wait_for(lambda: full_reports(receiver), what="a full report")
     app.exporter.control.disable()
     app.command("AfterOptOutCmd", 4)

@@ -131,6 +131,8 @@ class Cluster:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.nodes: list[NodeProcess] = []
+        #: Wall-clock time before any exporter of the last started nodes was made.
+        self.started_at = 0.0
 
     def start(
         self,
@@ -145,6 +147,7 @@ class Cluster:
     ) -> list[NodeProcess]:
         """Start ``count`` nodes; with ``together``, all build their exporter at one instant."""
         start_at = time.time() + 4.0 if together else 0.0
+        self.started_at = start_at or time.time()
         args = [
             "--state", state, "--endpoint", endpoint, "--period", str(period),
             "--interval-ms", str(interval_ms), "--start-at", str(start_at),

@@ -161,3 +161,28 @@ def test_processes_starting_together_share_one_installation(state_path: str) -> 
     queue.join_thread()
     assert len({r.split()[0] for r in results}) == 1
     assert sum(r.endswith("queued") for r in results) == 1
+
+
+def test_a_locked_file_is_waited_for_not_abandoned(
+    state_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import otel_camunda_telemetry._state._sqlite as sqlite_module
+
+    first = SQLiteStateStore(state_path)
+    ident = first.read().installation_id
+    first.close()
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_MS", 200)  # fail fast, not in 30 s
+    holder = sqlite3.connect(state_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process busy with the file
+    try:
+        second = SQLiteStateStore(state_path)
+        with pytest.raises(sqlite3.OperationalError):
+            second.read()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert second.read().installation_id == ident  # same file, same installation
+    assert second.path == state_path
+    second.close()

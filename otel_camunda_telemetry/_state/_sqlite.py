@@ -55,6 +55,16 @@ class SQLiteStateStore(SqlStateStore):
         for candidate in (self.path, str(fallback_state_path())):
             try:
                 return self._open_checked(candidate)
+            except sqlite3.OperationalError as exc:
+                if _is_transient(exc):
+                    # Another process holds the file: wait for the next call, never move
+                    # to another location (that would be a second installation).
+                    raise
+                _logger.warning(
+                    "telemetry state %s is not usable (%s); trying the next location",
+                    candidate,
+                    exc,
+                )
             except (OSError, sqlite3.Error) as exc:
                 _logger.warning(
                     "telemetry state %s is not usable (%s); trying the next location",
@@ -114,6 +124,11 @@ class SQLiteStateStore(SqlStateStore):
             raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
         # A state file from another program would pass quick_check; insist on our columns.
         conn.execute("SELECT installation_id, consent, initial_state FROM telemetry_installation")
+
+
+def _is_transient(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import http.client
 import importlib
+import importlib.util
 import json
 import os
 import socketserver
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +26,9 @@ import pytest
 from otel_camunda_telemetry.admin import AdminIdentity, AdminRequest, Forbidden, NotAuthenticated
 
 TIMEOUT = 30.0  # generous: the machine is shared with other test runs
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXTRA = "pip install 'otel-camunda-telemetry[test]'"
+EXAMPLE_NAMES = ("flask", "django", "starlette")
 ADMIN = ("admin", "admin-pw")
 VIEWER = ("viewer", "viewer-pw")
 OUTSIDER = ("mallory", "mallory-pw")
@@ -82,6 +89,76 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join(TIMEOUT)
         server.server_close()
+
+
+@contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:0 in a thread; yields the base URL."""
+    uvicorn = require("uvicorn", "pip install uvicorn")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+
+
+@contextmanager
+def serve_example(name: str, state: str) -> Iterator[str]:
+    """Serve ``examples/admin_<name>.py`` for real (TELEMETRY_ADMIN_PASSWORD must be set)."""
+    example = load_example(f"admin_{name}")
+    if name == "flask":
+        require("flask", EXTRA)
+        from werkzeug.serving import make_server
+
+        app = example.create_app(state)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(TIMEOUT)
+            server.server_close()
+            app.extensions["telemetry_control"].close()
+    elif name == "django":
+        require("django", EXTRA)
+        from django.core.wsgi import get_wsgi_application
+
+        admin = example.setup(state)
+        try:
+            with serve_wsgi(get_wsgi_application()) as base:
+                yield base
+        finally:
+            admin.control.close()
+    else:
+        require("starlette", EXTRA)
+        app = example.create_app(state)
+        try:
+            with serve_asgi(app) as base:
+                yield base
+        finally:
+            app.state.telemetry_control.close()
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as the module ``name`` (as ``python examples/...`` would)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def call(

@@ -14,7 +14,18 @@ import pytest
 
 from otel_camunda_telemetry import TelemetryControl
 from otel_camunda_telemetry.admin import create_admin_app
-from tests._admin_support import ADMIN, VIEWER, authorize, basic, call, in_ci, require, serve_wsgi
+from tests._admin_support import (
+    ADMIN,
+    EXAMPLE_NAMES,
+    VIEWER,
+    authorize,
+    basic,
+    call,
+    in_ci,
+    require,
+    serve_example,
+    serve_wsgi,
+)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -133,3 +144,33 @@ def test_change_elsewhere_shows_after_reload(
         assert page.is_checked("#enable-telemetry")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_toggle_through_each_framework_example(
+    browser: Any, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's path: mount the example, open the page under its prefix, toggle."""
+    monkeypatch.setenv("TELEMETRY_ADMIN_PASSWORD", "example-pw")
+    state = str(tmp_path / "state.sqlite3")
+    with serve_example(name, state) as base:
+        # Without the trailing slash: the redirect keeps the page's relative URLs right.
+        context, page, problems = _open(browser, base + "/admin/telemetry", ("admin", "example-pw"))
+        try:
+            assert page.url == base + "/admin/telemetry/"
+            page.click("#enable-telemetry")
+            page.wait_for_selector("body[data-state=enabled]", timeout=WAIT_MS)
+            page.screenshot(path=str(tmp_path / f"admin-{name}.png"))
+            status = call(
+                base + "/admin/telemetry/telemetry/configuration",
+                headers=basic(("admin", "example-pw")),
+            )
+            assert status[2] == {"enableTelemetry": True}
+            assert problems == []
+        finally:
+            context.close()
+    control = TelemetryControl(state=state)
+    try:
+        assert control.is_enabled()
+    finally:
+        control.close()

@@ -57,6 +57,7 @@ class Reporter:
         self._thread: threading.Thread | None = None
         self._failed_cycles = 0
         self._in_outage = False
+        self._step_failing = False
         self._warned_no_endpoint = False
         #: Reports acknowledged by the receiver through this reporter.
         self.delivered = 0
@@ -86,8 +87,14 @@ class Reporter:
             now = self._clock()
             try:
                 next_at = self.tick(now)
+                if self._step_failing:
+                    self._step_failing = False
+                    _logger.warning("telemetry state store reachable again")
             except Exception as exc:  # never let the thread die: try again later
-                _logger.warning("telemetry step failed (%s: %s)", type(exc).__name__, exc)
+                # One warning per outage (a database down for an hour is one event).
+                log = _logger.debug if self._step_failing else _logger.warning
+                log("telemetry step failed (%s: %s)", type(exc).__name__, exc)
+                self._step_failing = True
                 next_at = now + min(MAX_POLL, self.settings.reporting_period)
             delay = min(max(next_at - self._clock(), 0.01), MAX_POLL)
             self._wake.wait(delay)

@@ -20,6 +20,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
     for name in list(os.environ):
+        if name.startswith("OTEL_CT_TEST_"):
+            continue  # the test suite's own settings (the PostgreSQL server URL)
         if name.startswith(("CAMUNDA_TELEMETRY_", "OTEL_")) or name == "DO_NOT_TRACK":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -8,6 +8,7 @@ to their ``MeterProvider``; reports follow Camunda's documented JSON shapes.
 from ._config import Settings
 from ._control import SendSummary, TelemetryControl, TelemetryStatus
 from ._counts import Counts
+from ._detect import detect_resource
 from ._exporter import CamundaTelemetryExporter
 from ._fast_counter import (
     BoundFastCounter,
@@ -26,6 +27,7 @@ from ._instruments import (
     ROOT_PROCESS_INSTANCE_START,
 )
 from ._license import LicenseKey
+from ._otlp import configure_meter_provider, otlp_metric_exporter
 from ._report import build_full_report, build_initial_report
 from ._resource import RESOURCE_KEYS, ProductInfo
 from ._version import __version__
@@ -54,5 +56,8 @@ __all__ = [
     "__version__",
     "build_full_report",
     "build_initial_report",
+    "configure_meter_provider",
     "create_fast_counters",
+    "detect_resource",
+    "otlp_metric_exporter",
 ]

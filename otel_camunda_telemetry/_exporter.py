@@ -137,6 +137,7 @@ class CamundaTelemetryExporter(MetricExporter):
         self._product: ProductInfo | None = _described(resource) or _described(
             OTELResourceDetector().detect()
         )
+        self._saved_product: ProductInfo | None = None
         self._warned: set[str] = set()
         self._lock = threading.Lock()  # guards the unsaved counts during a checkpoint
         # Separate from _lock on purpose: a checkpoint stuck on a slow store must not hold
@@ -266,23 +267,17 @@ class CamundaTelemetryExporter(MetricExporter):
 
     def _observe_resource(self, resource: Resource) -> None:
         info = ProductInfo.from_attributes(resource.attributes)
-        if info == self._product:
-            return
-        self._product = info
-        if info.name is None:
-            self._warn_once(
-                "product",
-                "the Resource has no camunda.product.name; reports will say 'unknown'%s",
-                "",
-            )
-        assert self._store is not None
-        if self._reporter is not None:
-            self._reporter.wake()  # the initial report may have been waiting for this
-        try:
-            self._store.save_product(info)
-        except Exception as exc:
-            self._product = None  # try again at the next collection
-            self._warn_once("store", "telemetry state store unavailable (%s)", exc)
+        if info != self._product:
+            self._product = info
+            if info.name is None:
+                self._warn_once(
+                    "product",
+                    "the Resource has no camunda.product.name; reports will say 'unknown'%s",
+                    "",
+                )
+            if self._reporter is not None:
+                self._reporter.wake()  # the initial report may have been waiting for this
+        self._persist_product()
 
     def _known_product(self) -> ProductInfo | None:
         """The product as far as known: the last collection's Resource, the ``resource``
@@ -290,7 +285,21 @@ class CamundaTelemetryExporter(MetricExporter):
         exporter's reader is registered with, else the global MeterProvider's."""
         if self._product is None:
             self._product = _described(_provider_resource(self)) or _described(_global_resource())
+        self._persist_product()
         return self._product
+
+    def _persist_product(self) -> None:
+        # The CLI, the admin app and other processes build reports from the state store:
+        # it must know the product however this process learnt it.
+        product, store = self._product, self._store
+        if product is None or store is None or product == self._saved_product:
+            return
+        try:
+            store.save_product(product)
+        except Exception as exc:
+            self._warn_once("store", "telemetry state store unavailable (%s)", exc)
+            return
+        self._saved_product = product
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:

@@ -91,6 +91,9 @@ def test_zero_code_reports_and_survives_restarts(env: dict[str, str], receiver: 
     assert full[0]["product"]["internals"]["webapps"] == ["cockpit", "admin"]
     assert "secret-host" not in json.dumps([r.body for r in reports])
     assert len({b["installation"] for b in full}) == 1
+    # The CLI, another process, reports the product the app described.
+    shown = json.loads(cli("show", env=env).stdout)
+    assert shown["product"]["name"] == "Zero Code Engine"
 
 
 def test_cli_toggles_a_running_installation(env: dict[str, str], receiver: ReceiverServer) -> None:

@@ -15,39 +15,15 @@ The REST API is under the same prefix::
 
 from __future__ import annotations
 
-import hmac
 import os
 
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from otel_camunda_telemetry import TelemetryControl
-from otel_camunda_telemetry.admin import (
-    AdminIdentity,
-    AdminRequest,
-    Authorize,
-    NotAuthenticated,
-    create_admin_app,
-)
+from otel_camunda_telemetry.admin import create_admin_app, password_auth
 
 PREFIX = "/admin/telemetry"
-
-
-def basic_auth(user: str, password: str) -> Authorize:
-    """An authorize callback: one administrator, HTTP basic auth (use HTTPS in production)."""
-
-    def authorize(request: AdminRequest) -> AdminIdentity:
-        given = request.basic_credentials()
-        # compare_digest: no timing side channel on the password.
-        if (
-            given is not None
-            and hmac.compare_digest(given[0].encode(), user.encode())
-            and hmac.compare_digest(given[1].encode(), password.encode())
-        ):
-            return AdminIdentity(given[0])
-        raise NotAuthenticated(challenge='Basic realm="telemetry admin"')
-
-    return authorize
 
 
 def create_app(state: str | None = None, *, password: str | None = None) -> Flask:
@@ -63,7 +39,7 @@ def create_app(state: str | None = None, *, password: str | None = None) -> Flas
         return f'<p>My application. <a href="{PREFIX}/">Telemetry settings</a></p>'
 
     control = TelemetryControl(state=state)  # state: CAMUNDA_TELEMETRY_STATE by default
-    admin = create_admin_app(control, authorize=basic_auth("admin", password))
+    admin = create_admin_app(control, authorize=password_auth("admin", password))
     # Werkzeug's dispatcher sets SCRIPT_NAME=/admin/telemetry and PATH_INFO to the rest.
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {PREFIX: admin})  # type: ignore[method-assign]
     app.extensions["telemetry_control"] = control

@@ -14,7 +14,6 @@ blocking), so the event loop never waits on it; no extra dependency is needed.
 
 from __future__ import annotations
 
-import hmac
 import os
 
 from starlette.applications import Starlette
@@ -23,34 +22,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
 from otel_camunda_telemetry import TelemetryControl
-from otel_camunda_telemetry.admin import (
-    AdminIdentity,
-    AdminRequest,
-    Authorize,
-    NotAuthenticated,
-    create_admin_app,
-)
+from otel_camunda_telemetry.admin import create_admin_app, password_auth
 
 PREFIX = "/admin/telemetry"
-
-
-def basic_auth(user: str, password: str) -> Authorize:
-    """An authorize callback: one administrator, HTTP basic auth (use HTTPS in production).
-
-    ``request.native`` is the ASGI scope, should you rather check a session or a token.
-    """
-
-    def authorize(request: AdminRequest) -> AdminIdentity:
-        given = request.basic_credentials()
-        if (
-            given is not None
-            and hmac.compare_digest(given[0].encode(), user.encode())
-            and hmac.compare_digest(given[1].encode(), password.encode())
-        ):
-            return AdminIdentity(given[0])
-        raise NotAuthenticated(challenge='Basic realm="telemetry admin"')
-
-    return authorize
 
 
 async def home(request: Request) -> HTMLResponse:
@@ -64,7 +38,7 @@ def create_app(state: str | None = None, *, password: str | None = None) -> Star
     """
     password = password or os.environ["TELEMETRY_ADMIN_PASSWORD"]
     control = TelemetryControl(state=state)
-    admin = create_admin_app(control, authorize=basic_auth("admin", password))
+    admin = create_admin_app(control, authorize=password_auth("admin", password))
     app = Starlette(routes=[Route("/", home), Mount(PREFIX, app=admin.asgi())])
     app.state.telemetry_control = control
     return app

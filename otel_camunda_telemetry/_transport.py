@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from ._version import __version__
@@ -107,6 +107,7 @@ class RequestsTransport:
             "Accept": "application/json",
         }
         url = self.endpoint
+        deadline = time.monotonic() + timeout
         # One same-origin 307/308 is followed (the body is resent as is); a redirect to
         # another host could leak the report, so it is refused.
         for _hop in range(2):
@@ -130,7 +131,7 @@ class RequestsTransport:
             try:
                 status = response.status_code
                 try:
-                    text = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True)
+                    text = _read_bounded(response.raw, deadline)
                 except Exception:  # the body is informational only
                     text = b""
                 location = response.headers.get("Location")
@@ -158,6 +159,27 @@ class RequestsTransport:
             if self._session is not None and self._pid == os.getpid():
                 self._session.close()
             self._session = None
+
+
+def _read_bounded(raw: Any, deadline: float) -> bytes:
+    """At most ``MAX_RESPONSE_BYTES`` of the body, and none after ``deadline``.
+
+    The read timeout applies to each socket read, so a server trickling its body (each byte
+    within the timeout) would hold a single ``read(MAX_RESPONSE_BYTES)`` for hours; ``read1``
+    returns what has arrived, letting the deadline be checked between reads.
+    """
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:  # urllib3 < 2.3 has no read1: the size bound still holds
+        return bytes(raw.read(MAX_RESPONSE_BYTES, decode_content=True))
+    parts: list[bytes] = []
+    size = 0
+    while size < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
+        piece = read1(MAX_RESPONSE_BYTES - size, decode_content=True)
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
 
 
 def _classify(status: int, retry_after: float | None, body: bytes) -> SendResult:

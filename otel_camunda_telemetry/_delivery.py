@@ -63,14 +63,17 @@ def deliver(
 
     ``deadline`` is on the ``clock``; no request starts after it and none lasts past it.
     """
-    result = SendResult("retry", "not attempted: no time left")
+    result = SendResult("skipped", "not attempted: no time left")
     for attempt in range(policy.retries + 1):
         remaining = deadline - clock()
         if remaining <= 0.05:
             break
-        result = transport.send(
-            body, idempotency_key=idempotency_key, timeout=min(request_timeout, remaining)
-        )
+        try:
+            result = transport.send(
+                body, idempotency_key=idempotency_key, timeout=min(request_timeout, remaining)
+            )
+        except Exception as exc:  # a transport must not raise; if one does, it is a failure
+            result = SendResult("retry", f"transport error: {type(exc).__name__}: {exc}")
         if on_attempt is not None:
             on_attempt(attempt, result)
         if result.outcome != "retry" or attempt == policy.retries:

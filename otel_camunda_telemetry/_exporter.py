@@ -38,9 +38,9 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from ._collect import CumulativeTracker, extract
 from ._config import Settings
 from ._control import TelemetryControl
-from ._counts import Counts
 from ._delivery import RetryPolicy
 from ._license import LicenseKey
+from ._pending import PendingCounts
 from ._reporter import Reporter
 from ._resource import ProductInfo
 from ._state import StateStore, open_store
@@ -133,15 +133,13 @@ class CamundaTelemetryExporter(MetricExporter):
         self._pre_fork_collect_ns = 0
         self._previous_export_ns = time.time_ns()
         self._tracker = CumulativeTracker()
-        self._unsaved: tuple[Counts, float] | None = None
+        self._pending = PendingCounts(max_commands=self.settings.max_commands)
         self._product: ProductInfo | None = _described(resource) or _described(
             OTELResourceDetector().detect()
         )
         self._saved_product: ProductInfo | None = None
         self._warned: set[str] = set()
-        self._lock = threading.Lock()  # guards the unsaved counts during a checkpoint
-        # Separate from _lock on purpose: a checkpoint stuck on a slow store must not hold
-        # up shutdown, which has its own deadline.
+        self._store_lock = threading.Lock()  # one checkpoint at a time (reporter, flush)
         self._shutdown_lock = threading.Lock()
         self._bootstrapped = False
         self._is_shutdown = False
@@ -161,7 +159,7 @@ class CamundaTelemetryExporter(MetricExporter):
             self._known_product,
             clock=clock,
             policy=retry_policy or RetryPolicy(retries=self.settings.request_retries),
-            bootstrap=self._bootstrap,
+            prepare=self._checkpoint,
         )
         self._reporter.start()
         self_ref = weakref.ref(self)
@@ -204,7 +202,10 @@ class CamundaTelemetryExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        """Checkpoint the counts of one collection into the state store (never raises)."""
+        """Take the counts of one collection (in memory; never blocks, never raises).
+
+        The reporter thread checkpoints them into the state store right after.
+        """
         if self._store is None or self._is_shutdown:
             return MetricExportResult.SUCCESS
         try:
@@ -217,40 +218,40 @@ class CamundaTelemetryExporter(MetricExporter):
             )
             if batch.resource is not None:
                 self._observe_resource(batch.resource)
-            self._save(batch.counts, batch.window_start)
+            if batch.window_start is not None:
+                self._pending.add(batch.counts, batch.window_start)
+            if self._reporter is not None:
+                self._reporter.wake()
             return MetricExportResult.SUCCESS
         except Exception as exc:
             self._warn_once("export", "telemetry export failed (%s: %s)", type(exc).__name__, exc)
             return MetricExportResult.FAILURE
 
-    def _save(self, counts: Counts, window_start: float | None) -> None:
-        assert self._store is not None
-        with self._lock:
-            if self._unsaved is not None:
-                # Counts the store could not take last time go first, in the same write.
-                old_counts, old_start = self._unsaved
-                old_counts.add(counts)
-                counts = old_counts.capped(self.settings.max_commands)
-                window_start = old_start if window_start is None else min(old_start, window_start)
-                self._unsaved = None
-            if window_start is None or counts.is_empty():
+    def _checkpoint(self) -> None:
+        """Write what was collected to the state store (on the reporter thread).
+
+        Raises when the store is unreachable; the counts stay in memory (bounded) for the
+        next attempt.
+        """
+        if self._store is None:
+            return
+        with self._store_lock:
+            self._bootstrap()
+            self._persist_product()
+            batch = self._pending.take()
+            if batch is None:
                 return
+            counts, window_start = batch
             try:
-                self._bootstrap()
                 stored = self._store.add_counts(
                     counts, window_start=window_start, max_commands=self.settings.max_commands
                 )
             except Exception as exc:
-                # The store is unreachable: keep the counts (bounded) for the next collection.
-                self._unsaved = (counts.capped(self.settings.max_commands), window_start)
-                self._warn_once(
-                    "store",
-                    "telemetry state store unavailable (%s: %s); counts kept in memory",
-                    type(exc).__name__,
-                    exc,
-                )
-                return
-            self._warned.discard("store")
+                self._pending.put_back(counts, window_start)
+                raise StoreUnavailable(
+                    f"counts kept in memory until the state store answers: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             if not stored:
                 _logger.debug("counts recorded without consent were discarded")
 
@@ -277,7 +278,6 @@ class CamundaTelemetryExporter(MetricExporter):
                 )
             if self._reporter is not None:
                 self._reporter.wake()  # the initial report may have been waiting for this
-        self._persist_product()
 
     def _known_product(self) -> ProductInfo | None:
         """The product as far as known: the last collection's Resource, the ``resource``
@@ -285,7 +285,6 @@ class CamundaTelemetryExporter(MetricExporter):
         exporter's reader is registered with, else the global MeterProvider's."""
         if self._product is None:
             self._product = _described(_provider_resource(self)) or _described(_global_resource())
-        self._persist_product()
         return self._product
 
     def _persist_product(self) -> None:
@@ -294,11 +293,7 @@ class CamundaTelemetryExporter(MetricExporter):
         product, store = self._product, self._store
         if product is None or store is None or product == self._saved_product:
             return
-        try:
-            store.save_product(product)
-        except Exception as exc:
-            self._warn_once("store", "telemetry state store unavailable (%s)", exc)
-            return
+        store.save_product(product)
         self._saved_product = product
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
@@ -307,9 +302,15 @@ class CamundaTelemetryExporter(MetricExporter):
             _logger.warning(message, *args)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        """Nothing is buffered here (the store is): ask the reporter to look now."""
-        if self._reporter is not None:
-            self._reporter.wake()
+        """Checkpoint what was collected, now (the caller asked to wait for it)."""
+        if self._reporter is None:
+            return True
+        try:
+            self._checkpoint()
+        except Exception as exc:
+            self._warn_once("flush", "telemetry flush failed (%s: %s)", type(exc).__name__, exc)
+            return False
+        self._reporter.wake()
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
@@ -339,14 +340,6 @@ class CamundaTelemetryExporter(MetricExporter):
             if self._store is not None:
                 self._store.close()
         else:
-            # The final request still waits on the endpoint and dies with the process: free
-            # its report now, or the next start would wait for the lease to run out. If the
-            # request succeeds after all, a resend carries the same Idempotency-Key.
-            try:
-                if self._store is not None:
-                    self._store.release_leases(self._reporter.owner)
-            except Exception as exc:
-                _logger.debug("could not release leases (%s: %s)", type(exc).__name__, exc)
             _logger.warning(
                 "telemetry shutdown report not delivered within %.1f s; kept for the next start",
                 timeout,
@@ -374,8 +367,8 @@ class CamundaTelemetryExporter(MetricExporter):
         # so the child drops every window that started before the parent's last collection
         # (or, when there was none, before this moment).
         self._fork_cutoff_ns = self._pre_fork_collect_ns or time.time_ns()
-        self._unsaved = None
-        self._lock = threading.Lock()
+        self._pending.reset_after_fork()
+        self._store_lock = threading.Lock()
         self._shutdown_lock = threading.Lock()
         if self._reporter is not None and not self._is_shutdown:
             self._reporter.restart_after_fork()
@@ -394,6 +387,10 @@ def _own_reader(exporter: CamundaTelemetryExporter) -> MetricReader | None:
         if isinstance(reader, MetricReader) and getattr(reader, "_exporter", None) is exporter:
             return reader
     return None
+
+
+class StoreUnavailable(Exception):
+    """The state store did not take a checkpoint (the counts are kept in memory)."""
 
 
 def _provider_resource(exporter: CamundaTelemetryExporter) -> Resource | None:

@@ -26,6 +26,8 @@ _logger = logging.getLogger("otel_camunda_telemetry")
 
 #: Longest sleep between steps, so toggles made by other processes are noticed.
 MAX_POLL = 30.0
+#: Wait after a step that left something due it could not do.
+NO_PROGRESS_WAIT = 1.0
 
 
 class Reporter:
@@ -41,13 +43,14 @@ class Reporter:
         clock: Callable[[], float] = time.time,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
-        bootstrap: Callable[[], None] | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.transport = transport
         self._product = product
-        self._bootstrap = bootstrap or (lambda: None)
+        # Called first in every step: the exporter's checkpoint of collected counts.
+        self._prepare = prepare or (lambda: None)
         self._clock = clock
         self.policy = policy or RetryPolicy(retries=settings.request_retries)
         self._rng = rng or random.Random()
@@ -89,63 +92,95 @@ class Reporter:
                 next_at = self.tick(now)
                 if self._step_failing:
                     self._step_failing = False
-                    _logger.warning("telemetry state store reachable again")
+                    _logger.info("telemetry state store reachable again")
             except Exception as exc:  # never let the thread die: try again later
                 # One warning per outage (a database down for an hour is one event).
                 log = _logger.debug if self._step_failing else _logger.warning
                 log("telemetry step failed (%s: %s)", type(exc).__name__, exc)
                 self._step_failing = True
                 next_at = now + min(MAX_POLL, self.settings.reporting_period)
-            delay = min(max(next_at - self._clock(), 0.01), MAX_POLL)
+            # Something still due right after a step could not progress (no product yet,
+            # a store that failed): back off instead of spinning; a wake() cuts this short.
+            delay = next_at - self._clock()
+            delay = min(max(delay, 0.01) if delay > 0 else NO_PROGRESS_WAIT, MAX_POLL)
             self._wake.wait(delay)
             self._wake.clear()
 
     def shutdown(self, timeout: float) -> bool:
-        """Stop the thread; send the shutdown report within ``timeout`` seconds.
+        """Stop the thread; checkpoint and send the shutdown report within ``timeout`` s.
 
-        Returns True when everything finished in time. Runs the final step on a daemon
-        thread so that a hung endpoint costs the caller ``timeout`` at most.
+        Returns True when everything finished in time. The final step starts at once on a
+        daemon thread of its own (the reporter thread may be stuck in a request to a hung
+        endpoint): it checkpoints the last counts first, then reports. Whatever is not
+        delivered by the deadline stays in the state store, its leases released so the
+        next start sends it at once.
         """
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+        final_owner = uuid.uuid4().hex  # never claims the report the reporter thread holds
         final = threading.Thread(
             target=self._final_step,
-            args=(self._clock() + max(0.0, deadline - time.monotonic()),),
+            args=(self._clock() + timeout, final_owner),
             name="otel-camunda-telemetry-shutdown",
             daemon=True,
         )
         final.start()
         final.join(max(0.0, deadline - time.monotonic()))
-        return not final.is_alive()
+        worker = self._thread
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(max(0.0, deadline - time.monotonic()))
+        stuck = final.is_alive() or (worker is not None and worker.is_alive())
+        if stuck:
+            # A request still waits on the endpoint and dies with the process: free its
+            # report now, or the next start would wait for the lease to run out (a resend
+            # carries the same Idempotency-Key). On a daemon thread, briefly: the store may
+            # be what hangs.
+            release = threading.Thread(
+                target=self._release_leases, args=((self.owner, final_owner),), daemon=True
+            )
+            release.start()
+            release.join(0.5)
+        return not stuck
 
-    def _final_step(self, deadline: float) -> None:
+    def _release_leases(self, owners: tuple[str, ...]) -> None:
+        for owner in owners:
+            try:
+                self.store.release_leases(owner)
+            except Exception as exc:
+                _logger.debug("could not release leases (%s: %s)", type(exc).__name__, exc)
+
+    def _final_step(self, deadline: float, owner: str) -> None:
         try:
-            self.send_now(deadline, full_report=self.settings.send_on_shutdown)
+            self.send_now(deadline, full_report=self.settings.send_on_shutdown, owner=owner)
         except Exception as exc:
             _logger.warning("telemetry shutdown report failed (%s: %s)", type(exc).__name__, exc)
 
-    def send_now(self, deadline: float, *, full_report: bool = True) -> OutboxItem | None:
+    def send_now(
+        self, deadline: float, *, full_report: bool = True, owner: str | None = None
+    ) -> OutboxItem | None:
         """Queue what is owed now (initial report, a full report of the pending counts when
         consent is on) and deliver everything waiting until ``deadline``; returns the frozen
         full report, if one was made."""
         now = self._clock()
-        self._bootstrap()
+        self._prepare()
         self._queue_initial(now)
         frozen = self._freeze(now, force=True) if full_report else None
-        self._deliver_due(self._clock(), deadline=deadline)
+        self._deliver_due(self._clock(), deadline=deadline, due_only=False, owner=owner)
         return frozen
 
     # -- one step -----------------------------------------------------------------------
     def tick(self, now: float) -> float:
         """Do what is due at ``now``; return when the next step is due."""
-        self._bootstrap()
+        self._prepare()
         self._queue_initial(now)
         self._freeze(now, force=False)
         self._deliver_due(now, deadline=None)
-        return self.store.next_wakeup(self._clock(), period=self.settings.reporting_period)
+        return self.store.next_wakeup(
+            self._clock(),
+            period=self.settings.reporting_period,
+            sending=self.transport is not None,
+        )
 
     def _queue_initial(self, now: float) -> None:
         if self.settings.profile != "engine":
@@ -184,26 +219,42 @@ class Reporter:
             _logger.debug("full report frozen (%s)", item.id)
         return item
 
-    def _deliver_due(self, now: float, *, deadline: float | None) -> None:
-        """Send every report that is due and not being sent by another process."""
+    def _deliver_due(
+        self,
+        now: float,
+        *,
+        deadline: float | None,
+        due_only: bool = True,
+        owner: str | None = None,
+    ) -> None:
+        """Send the reports that are due (every waiting one unless ``due_only``) and not
+        being sent by another process, each at most once in this pass."""
         if self.transport is None:
             if not self._warned_no_endpoint:
                 self._warned_no_endpoint = True
                 _logger.warning(
-                    "CAMUNDA_TELEMETRY_ENDPOINT is not set: telemetry reports are kept, not sent"
+                    "no usable CAMUNDA_TELEMETRY_ENDPOINT (not set, or refused): "
+                    "telemetry reports are kept, not sent"
                 )
             return
         budget = self.settings.request_timeout * (self.policy.retries + 1)
         lease = budget + self.policy.backoff_max * self.policy.retries + 30.0
+        attempted: set[str] = set()
         for _ in range(16):  # a bounded number per step; the rest waits for the next one
-            item = self.store.claim(self.owner, self._clock(), lease)
+            if deadline is not None and self._clock() >= deadline:
+                return
+            item = self.store.claim(owner or self.owner, self._clock(), lease, due_only=due_only)
             if item is None:
                 return
+            if item.id in attempted:  # failed once in this pass: leave it to its schedule
+                self.store.postpone(
+                    item, attempts=item.attempts, next_attempt_at=item.next_attempt_at
+                )
+                return
+            attempted.add(item.id)
             self._deliver_one(
                 item, deadline=deadline if deadline is not None else self._clock() + budget + 60
             )
-            if deadline is not None and self._clock() >= deadline:
-                return
 
     def _deliver_one(self, item: OutboxItem, *, deadline: float) -> None:
         assert self.transport is not None
@@ -222,11 +273,15 @@ class Reporter:
             ),
         )
         now = self._clock()
-        if result.outcome == "ok":
+        if result.outcome == "skipped":
+            # No attempt was made (shutdown's deadline had passed): not a failure, so the
+            # report keeps its schedule; only the lease is released.
+            self.store.postpone(item, attempts=item.attempts, next_attempt_at=item.next_attempt_at)
+        elif result.outcome == "ok":
             self.store.acknowledge(item, now)
             self.delivered += 1
             if self._in_outage:
-                _logger.warning("telemetry endpoint reachable again; delivery resumed")
+                _logger.info("telemetry endpoint reachable again; delivery resumed")
             self._in_outage = False
             self._failed_cycles = 0
             _logger.debug("telemetry %s report sent: %s", item.kind, item.body)

@@ -27,7 +27,8 @@ USER_AGENT = f"otel-camunda-telemetry/{__version__}"
 #: Bytes of a response body read at most (the answer is only logged, never trusted).
 MAX_RESPONSE_BYTES = 64 * 1024
 
-Outcome = Literal["ok", "retry", "drop"]
+#: ``skipped``: no attempt was made (no time left); the report keeps its schedule.
+Outcome = Literal["ok", "retry", "drop", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class RequestsTransport:
     """
 
     def __init__(self, endpoint: str) -> None:
+        # Imported here, at configuration time, not at the first send: a first import on
+        # the reporter thread could be under way when the application forks, and the child
+        # would inherit a half-initialised module.
+        import requests  # noqa: F401
+
         self.endpoint = endpoint
         self._session: requests.Session | None = None
         self._pid = os.getpid()

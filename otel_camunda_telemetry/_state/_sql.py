@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,22 @@ class SqlStateStore(ABC):
         self._lock_pid = os.getpid()
         self._conn: Any = None
         self._pid = os.getpid()
+        # No transaction may be under way at os.fork(): SQLite keeps per-process lock
+        # bookkeeping in memory, and a child that inherits it mid-transaction waits
+        # forever on its own file. So the lock is held across the fork.
+        self_ref = weakref.ref(self)
+
+        def _before() -> None:
+            store = self_ref()
+            if store is not None:
+                store._own_lock().acquire()
+
+        def _after_in_parent() -> None:
+            store = self_ref()
+            if store is not None:
+                store._lock.release()
+
+        os.register_at_fork(before=_before, after_in_parent=_after_in_parent)
 
     # -- what a dialect provides ------------------------------------------------------
     @abstractmethod
@@ -366,20 +383,24 @@ class SqlStateStore(ABC):
             self._exec(cur, "DELETE FROM telemetry_counts")
             return item
 
-    def claim(self, owner: str, now: float, lease: float) -> OutboxItem | None:
-        """Take the oldest report that is due and not leased by another sender.
+    def claim(
+        self, owner: str, now: float, lease: float, *, due_only: bool = True
+    ) -> OutboxItem | None:
+        """Take the oldest report that is due (any, unless ``due_only``) and not leased by
+        another sender.
 
         The lease keeps two processes from sending one report at once; if its holder dies,
         the lease runs out and another process retries with the same Idempotency-Key.
         """
+        due, due_params = ("next_attempt_at <= ? AND ", (now,)) if due_only else ("", ())
         with self._transaction() as cur:
             row = self._exec(
                 cur,
                 "SELECT id, kind, body, created_at, attempts, next_attempt_at"
-                " FROM telemetry_outbox WHERE next_attempt_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)"
+                f" FROM telemetry_outbox WHERE {due}"
+                "(lease_until IS NULL OR lease_until < ? OR lease_owner = ?)"
                 " ORDER BY created_at, id LIMIT 1",
-                (now, now, owner),
+                (*due_params, now, owner),
             ).fetchone()
             if row is None:
                 return None
@@ -440,19 +461,22 @@ class SqlStateStore(ABC):
             ).fetchall()
             return [OutboxItem(*row) for row in rows]
 
-    def next_wakeup(self, now: float, *, period: float) -> float:
-        """The earliest time anything may become due (a report or a retry)."""
+    def next_wakeup(self, now: float, *, period: float, sending: bool = True) -> float:
+        """The earliest time a step can make progress: a waiting report's next attempt (only
+        when ``sending``), or the end of the period (only when no full report is waiting)."""
         with self._transaction() as cur:
             state = self._ensure(cur)
             candidates: list[float] = []
             row = self._exec(
                 cur,
                 "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at"
-                " THEN lease_until ELSE next_attempt_at END) FROM telemetry_outbox",
+                " THEN lease_until ELSE next_attempt_at END),"
+                " SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END) FROM telemetry_outbox",
+                ("full",),
             ).fetchone()
-            if row and row[0] is not None:
+            if sending and row[0] is not None:
                 candidates.append(float(row[0]))
-            if state.enabled:
+            if state.enabled and not row[1]:
                 started = state.last_report_at if state.last_report_at is not None else now
                 candidates.append(started + period)
             return min(candidates) if candidates else now + period

@@ -64,6 +64,8 @@ class Reporter:
         self._warned_no_endpoint = False
         #: Reports acknowledged by the receiver through this reporter.
         self.delivered = 0
+        #: Steps taken by the thread (it must sleep when there is nothing to do).
+        self.steps = 0
 
     # -- thread -----------------------------------------------------------------------
     def start(self) -> None:
@@ -88,6 +90,7 @@ class Reporter:
     def _run(self) -> None:
         while not self._stop.is_set():
             now = self._clock()
+            self.steps += 1
             try:
                 next_at = self.tick(now)
                 if self._step_failing:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _support import App, wait_for
+from _support import PRODUCT, App, wait_for
 
 from otel_camunda_telemetry import CamundaTelemetryExporter, TelemetryControl
 from otel_camunda_telemetry.receiver import ReceiverServer
@@ -225,4 +225,41 @@ def test_shutdown_is_safe_twice_and_export_after_it_is_harmless(
     app = make_app(initialize=True)
     app.exporter.shutdown()
     app.exporter.shutdown()
+    app.shutdown()
+
+
+def _steps_over(exporter: CamundaTelemetryExporter, seconds: float) -> int:
+    assert exporter._reporter is not None
+    before = exporter._reporter.steps
+    time.sleep(seconds)
+    return exporter._reporter.steps - before
+
+
+def test_the_reporter_sleeps_when_nothing_can_be_done(state_path: str) -> None:
+    # No endpoint: the initial report waits in the outbox forever, and that must not keep
+    # the thread busy (it once stepped ~90 times a second here).
+    app = App(
+        CamundaTelemetryExporter(state=state_path, reporting_period=3600), dict(PRODUCT)
+    )
+    app.command("X")
+    time.sleep(0.5)
+    assert _steps_over(app.exporter, 2.0) <= 30  # the collections wake it 10x a second
+    app.shutdown()
+
+
+def test_the_reporter_sleeps_during_an_outage(state_path: str) -> None:
+    # Consent on, period overdue, the endpoint refusing: one cycle, then a long wait.
+    app = App(
+        CamundaTelemetryExporter(
+            endpoint="http://127.0.0.1:9/pings",  # nothing listens on the discard port
+            state=state_path,
+            initialize=True,
+            reporting_period=0.1,
+            request_retries=0,
+        ),
+        dict(PRODUCT),
+    )
+    app.command("X")
+    time.sleep(0.5)
+    assert _steps_over(app.exporter, 2.0) <= 30
     app.shutdown()

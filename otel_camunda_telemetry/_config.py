@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -84,11 +85,12 @@ def resolve_number(
         return default
     try:
         value = kind(raw)  # type: ignore[call-arg]
-    except (TypeError, ValueError):
-        _warn_once(variable, raw, f"expected a {kind.__name__}", default)
+        finite = math.isfinite(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        _warn_once(variable, raw, "expected a number", default)
         return default
-    if value != value or value < minimum:  # type: ignore[operator]  # NaN or too small
-        _warn_once(variable, raw, f"must be at least {minimum}", default)
+    if not finite or value < minimum:  # type: ignore[operator]
+        _warn_once(variable, raw, f"expected a finite number of at least {minimum:g}", default)
         return default
     return value
 
@@ -124,21 +126,39 @@ def resolve_endpoint(argument: str | None, env: Mapping[str, str]) -> str | None
     if raw is None:
         return None
     url = str(raw)
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port  # .port raises on a port out of range
+    except ValueError as exc:
+        _warn_once(ENDPOINT, redact(url), f"not a URL: {exc}", None)
+        return None
+    if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and host and is_loopback_host(host):
         return url
     why = (
         "plain http is only accepted for loopback hosts"
         if parts.scheme == "http"
         else "expected an https:// URL"
     )
-    key = (ENDPOINT, url)
-    if key not in _warned:
-        _warned.add(key)
-        _logger.error("%s=%r is refused (%s); no report will be sent", ENDPOINT, url, why)
+    _warn_once(ENDPOINT, redact(url), f"refused: {why}; no report will be sent", None)
     return None
+
+
+def redact(url: str) -> str:
+    """``url`` without the password of its user info (for logs and status displays)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparseable URL>"
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def default_state_path(env: Mapping[str, str] | None = None) -> Path:
@@ -234,8 +254,6 @@ class Settings:
             )
             / 1000,
             profile=resolve_profile(profile, env),
-            license_key=(lambda v: None if v is None else str(v))(
-                _raw(LICENSE_KEY, license_key, env)
-            ),
+            license_key=_optional_text(_raw(LICENSE_KEY, license_key, env)),
             max_commands=resolve_number(MAX_COMMANDS, max_commands, 2000, env, kind=int, minimum=1),
         )

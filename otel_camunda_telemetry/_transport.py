@@ -107,7 +107,7 @@ class RequestsTransport:
         import requests
 
         headers = {
-            "Content-Type": "application/json; charset=utf-8",
+            "Content-Type": "application/json",  # UTF-8 by definition (RFC 8259)
             "User-Agent": USER_AGENT,
             "Idempotency-Key": idempotency_key,
             "Accept": "application/json",

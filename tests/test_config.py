@@ -50,6 +50,8 @@ def test_environment_then_argument_wins() -> None:
         ("CAMUNDA_TELEMETRY_REPORTING_PERIOD", "daily", "reporting_period", 86400.0),
         ("CAMUNDA_TELEMETRY_REQUEST_RETRIES", "-1", "request_retries", 2),
         ("CAMUNDA_TELEMETRY_SHUTDOWN_TIMEOUT", "nan", "shutdown_timeout", 3.0),
+        ("CAMUNDA_TELEMETRY_SHUTDOWN_TIMEOUT", "inf", "shutdown_timeout", 3.0),
+        ("CAMUNDA_TELEMETRY_MAX_COMMANDS", "1e3", "max_commands", 2000),
         ("CAMUNDA_TELEMETRY_PROFILE", "cloud", "profile", "engine"),
     ],
 )
@@ -72,9 +74,25 @@ def test_plain_http_only_for_loopback(caplog: pytest.LogCaptureFixture) -> None:
         "https://x.io/p",
     ):
         assert Settings.resolve(endpoint=ok, env={}).endpoint == ok
-    caplog.set_level(logging.ERROR, logger="otel_camunda_telemetry")
+    caplog.set_level(logging.WARNING, logger="otel_camunda_telemetry")
     assert Settings.resolve(endpoint="http://telemetry.example.com/p", env={}).endpoint is None
     assert "http://telemetry.example.com/p" in caplog.text
+    assert "CAMUNDA_TELEMETRY_ENDPOINT" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://host:99999/x", "ftp://x/y"])
+def test_malformed_endpoint_warns_and_never_raises(
+    caplog: pytest.LogCaptureFixture, url: str
+) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_camunda_telemetry")
+    assert Settings.resolve(env={"CAMUNDA_TELEMETRY_ENDPOINT": url}).endpoint is None
+    assert "CAMUNDA_TELEMETRY_ENDPOINT" in caplog.text
+
+
+def test_endpoint_password_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_camunda_telemetry")
+    Settings.resolve(endpoint="http://user:s3cret@telemetry.example.com/p", env={})
+    assert "s3cret" not in caplog.text and "user:***@" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 
 from ._config import Settings
 from ._control import TelemetryControl
+from ._state import open_store
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -30,10 +31,11 @@ def _when(seconds: float | None) -> str:
 
 
 def _control(args: argparse.Namespace) -> TelemetryControl:
-    settings = Settings.resolve(
-        endpoint=args.endpoint, state=args.state, profile=args.profile, reporter_activate=True
-    )
-    return TelemetryControl(settings=settings)
+    settings = Settings.resolve(endpoint=args.endpoint, state=args.state, profile=args.profile)
+    # A state named on the command line is used or refused, never swapped for the fallback
+    # location: a typo must not enable telemetry for some other installation.
+    store = open_store(settings.state, fallback=args.state is None)
+    return TelemetryControl(settings=settings, store=store, owns_store=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -224,7 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Optional parts register their own handler under the name "handler".
     run = getattr(args, "run", None) or args.handler
-    result: int = run(args)
+    try:
+        result: int = run(args)
+    except Exception as exc:  # e.g. an unusable --state: say what, exit 1, no traceback
+        print(
+            f"otel-camunda-telemetry {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return EXIT_FAILED
     return result
 
 

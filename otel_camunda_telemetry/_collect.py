@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricsData, Sum
@@ -32,9 +33,9 @@ class Batch:
 class CumulativeTracker:
     """Turns cumulative points into deltas, for a reader that insists on CUMULATIVE."""
 
-    last: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    last: dict[Hashable, int] = field(default_factory=dict)
 
-    def delta(self, key: tuple[str, str | None], value: int) -> int:
+    def delta(self, key: Hashable, value: int) -> int:
         previous = self.last.get(key, 0)
         self.last[key] = value
         return value - previous if value >= previous else value
@@ -80,7 +81,10 @@ def extract(
                                 continue
                             command = str(raw)
                     if cumulative:
-                        value = tracker.delta((name, command), value)
+                        # One series per scope, instrument and attribute set: two series
+                        # folding into one command must not share a baseline.
+                        series = (scope.scope.name, name, frozenset(attributes.items()))
+                        value = tracker.delta(series, value)
                     if value <= 0:
                         continue
                     start_ns = window_ns if start_ns is None else min(start_ns, window_ns)

@@ -87,9 +87,10 @@ class TelemetryControl:
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[], None] | None = None,
+        owns_store: bool | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve(state=state)
-        self._own_store = store is None
+        self._own_store = store is None if owns_store is None else owns_store
         self.store = store or open_store(state or self.settings.state)
         self._product = product or (lambda: None)
         self._transport = transport
@@ -171,6 +172,13 @@ class TelemetryControl:
 
         Runs on the caller's thread (meant for the CLI and admin tools, not app code).
         """
+        if not self.settings.reporter_activate:
+            return SendSummary(
+                0,
+                len(self.store.outbox()),
+                "the reporter is not activated (CAMUNDA_TELEMETRY_REPORTER_ACTIVATE=false, "
+                "DO_NOT_TRACK or OTEL_SDK_DISABLED): nothing is sent",
+            )
         if self.settings.endpoint is None and self._transport is None:
             return SendSummary(0, len(self.store.outbox()), "no endpoint configured")
         transport = self._transport or RequestsTransport(self.settings.endpoint or "")
@@ -193,6 +201,8 @@ class TelemetryControl:
         reason = "sent" if waiting == 0 else "some reports could not be delivered yet"
         if frozen is None and not self.is_enabled():
             reason = "telemetry is disabled: no full report was made"
+        elif frozen is None and self._product() is None and self.store.read().product is None:
+            reason = "the product is not known yet (no Resource seen): no full report was made"
         return SendSummary(reporter.delivered, waiting, reason)
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from ._config import Settings
 from ._exporter import CamundaTelemetryExporter
 from ._instruments import (
     ACTIVITY_INSTANCE_START,
@@ -66,6 +67,17 @@ def _received_totals(reports: list[dict[str, Any]]) -> dict[str, int]:
 
 def run_demo(*, seconds: float = 12.0, period: float = 4.0, state: str | None = None) -> int:
     """Run the demo; print every report the receiver got; 0 when totals match."""
+    if not Settings.resolve(state=state).reporter_activate:
+        print(
+            "telemetry is switched off in this environment (CAMUNDA_TELEMETRY_REPORTER_ACTIVATE"
+            "=false, DO_NOT_TRACK or OTEL_SDK_DISABLED): the demo would have nothing to show"
+        )
+        return 1
+    with tempfile.TemporaryDirectory(prefix="otel-camunda-telemetry-demo-") as workdir:
+        return _run(Path(workdir), seconds=seconds, period=period, state=state)
+
+
+def _run(workdir: Path, *, seconds: float, period: float, state: str | None) -> int:
     try:
         from .receiver import RateLimit, ReceiverServer
     except ImportError as exc:
@@ -74,7 +86,6 @@ def run_demo(*, seconds: float = 12.0, period: float = 4.0, state: str | None = 
             f"'otel-camunda-telemetry[receiver]' ({exc})"
         )
         return 1
-    workdir = Path(tempfile.mkdtemp(prefix="otel-camunda-telemetry-demo-"))
     state = state or str(workdir / "state.sqlite3")
     with ReceiverServer(
         db=workdir / "receiver.sqlite3", rate_limit=RateLimit(10_000, 60.0)

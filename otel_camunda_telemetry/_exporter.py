@@ -36,7 +36,7 @@ from opentelemetry.sdk.metrics.view import Aggregation
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
 from ._collect import CumulativeTracker, extract
-from ._config import Settings
+from ._config import Settings, redact
 from ._control import TelemetryControl
 from ._delivery import RetryPolicy
 from ._license import LicenseKey
@@ -146,10 +146,21 @@ class CamundaTelemetryExporter(MetricExporter):
         self._store: StateStore | None = None
         self._transport: Transport | None = None
         self._reporter: Reporter | None = None
+        self._control_store: StateStore | None = None
         if not self.settings.reporter_activate:
             _logger.debug("telemetry reporter not activated: no thread, no connection")
             return
-        self._store = open_store(self.settings.state)
+        try:
+            self._store = open_store(self.settings.state)
+        except Exception as exc:  # e.g. postgresql:// without the [postgres] extra
+            _logger.warning(
+                "CAMUNDA_TELEMETRY_STATE=%r cannot be used (%s: %s); telemetry is off "
+                "(for PostgreSQL: pip install 'otel-camunda-telemetry[postgres]')",
+                redact(self.settings.state),
+                type(exc).__name__,
+                exc,
+            )
+            return
         if self.settings.endpoint is not None:
             self._transport = transport or RequestsTransport(self.settings.endpoint)
         self._reporter = Reporter(
@@ -188,7 +199,12 @@ class CamundaTelemetryExporter(MetricExporter):
     @property
     def control(self) -> TelemetryControl:
         """Consent and license controls acting on this exporter's state store."""
-        store = self._store or open_store(self.settings.state)
+        store = self._store
+        if store is None:
+            # Not activated: the controls still act on the state, through one store.
+            if self._control_store is None:
+                self._control_store = open_store(self.settings.state)
+            store = self._control_store
         return TelemetryControl(
             store=store,
             settings=self.settings,
@@ -293,7 +309,7 @@ class CamundaTelemetryExporter(MetricExporter):
         product, store = self._product, self._store
         if product is None or store is None or product == self._saved_product:
             return
-        store.save_product(product)
+        store.save_product(product.with_runtime())
         self._saved_product = product
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
@@ -327,6 +343,8 @@ class CamundaTelemetryExporter(MetricExporter):
         if isinstance(kwargs.get("timeout"), (int, float)):
             budgets.append(kwargs["timeout"] / 1000)
         timeout = max(0.0, min(budgets))
+        if self._control_store is not None:
+            self._control_store.close()
         if self._reporter is None:
             return
         try:

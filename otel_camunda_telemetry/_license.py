@@ -14,14 +14,15 @@ from typing import Any
 
 _ARMOR = re.compile(r"^-+\s*(BEGIN|END)\b.*-*$", re.IGNORECASE)
 _PAIR = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*[=:]\s*(.*?)\s*$")
-# A signature is one long token with no key=value shape (base64/hex).
-_SIGNATURE = re.compile(r"^[A-Za-z0-9+/=_-]{16,}$")
 _SIGNATURE_KEYS = {"signature", "sig"}
 _KNOWN = {"customer", "type", "expirydate", "validuntil", "valid-until", "unlimited"}
 
 
 def strip_signature(raw: str) -> str:
-    """``raw`` without armor lines and without its signature part (spacing kept as given).
+    """``raw`` without armor lines and without its signature (spacing kept as given).
+
+    Only ``key=value`` (or ``key: value``) segments are kept: a signature has no fixed
+    shape, so anything else is dropped rather than guessed at.
 
     Example:
         >>> strip_signature("QUJDREVGR0hJSktMTU5PUA==;customer=acme;expiryDate=2030-01-01")
@@ -31,14 +32,17 @@ def strip_signature(raw: str) -> str:
     kept: list[str] = []
     for segment in "".join(lines).split(";"):
         text = segment.strip()
-        # A base64 token (with at most trailing "=" padding) is a signature, not a pair.
-        if _SIGNATURE.match(text) and "=" not in text.rstrip("="):
+        if not text:
+            kept.append(segment)  # keeps a trailing ";" as given
             continue
         pair = _PAIR.match(text)
-        if pair and pair.group(1).lower() in _SIGNATURE_KEYS:
+        # A base64 token ends in "=" padding but is no pair: "QUJD==" has an empty value.
+        if pair is None or not pair.group(2).strip("=").strip():
+            continue
+        if pair.group(1).lower() in _SIGNATURE_KEYS:
             continue
         kept.append(segment)
-    return ";".join(kept).strip()
+    return ";".join(kept).strip().lstrip(";")
 
 
 @dataclass(frozen=True)

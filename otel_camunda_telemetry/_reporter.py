@@ -206,8 +206,10 @@ class Reporter:
     def _freeze(self, now: float, *, force: bool) -> OutboxItem | None:
         current_info = self._product()
         profile = self.settings.profile
-        if current_info is None and not force and self.store.read().product is None:
-            return None  # the Resource is not known yet: wait for the first collection
+        if current_info is None and self.store.read().product is None:
+            # No Resource seen yet, here or by any process of the installation: a report
+            # now would carry an invented product. The counts wait in the store.
+            return None
 
         def build(state: InstallationState, counts: Counts) -> dict[str, object]:
             info = current_info or state.product or ProductInfo()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
@@ -84,6 +84,14 @@ class ProductInfo:
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable dict (what the state store persists)."""
         return asdict(self)
+
+    def with_runtime(self) -> ProductInfo:
+        """This description, with the running interpreter as the JDK when none is given
+        (stored so that reports built elsewhere, by the CLI, name the app's runtime)."""
+        if self.jdk_vendor is not None or self.jdk_version is not None:
+            return self
+        vendor, version = interpreter()
+        return replace(self, jdk_vendor=vendor, jdk_version=version)
 
     def is_described(self) -> bool:
         """True when any Camunda attribute was present."""

@@ -139,3 +139,37 @@ def test_demo_runs_to_completion_with_exact_totals() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exact" in result.stdout
     assert '"telemetry-enabled": true' in result.stdout
+
+
+def test_send_without_a_known_product_sends_nothing(
+    env: dict[str, str], receiver: ReceiverServer
+) -> None:
+    # No application ever ran here: a report now would carry an invented product.
+    assert cli("enable", env=env).returncode == 0
+    result = cli("send", env=env)
+    assert result.returncode == 1
+    assert "product is not known" in result.stdout
+    assert receiver.store.count() == 0
+
+
+def test_send_honours_a_deactivated_reporter(env: dict[str, str], receiver: ReceiverServer) -> None:
+    zero_code({**env, "CAMUNDA_TELEMETRY_ENDPOINT": "http://127.0.0.1:9/p"}, APP_ITERATIONS="1")
+    for name, value in (
+        ("CAMUNDA_TELEMETRY_REPORTER_ACTIVATE", "false"),
+        ("DO_NOT_TRACK", "1"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ):
+        result = cli("send", env={**env, name: value})
+        assert result.returncode == 1 and "not activated" in result.stdout
+    assert receiver.store.count() == 0
+
+
+def test_an_unusable_state_named_on_the_command_line_is_refused(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = cli("enable", "--state", str(blocker / "state.sqlite3"), env=env)
+    assert result.returncode == 1
+    assert "state.sqlite3" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -136,3 +136,17 @@ def test_raw_license_key_is_sent_raw_and_without_signature() -> None:
         {"optimize": "true"},
     )
     assert "sig0123456789ABCDEF" not in parsed.raw
+
+
+def test_signature_stripping_keeps_only_key_value_segments() -> None:
+    from otel_camunda_telemetry._license import strip_signature
+
+    assert strip_signature("QUJDREVGR0hJSktMTU5PUA==;customer=acme") == "customer=acme"
+    assert strip_signature("abc.def-ghi.jklmnopqrstuvwxyz0123;customer=x") == "customer=x"
+    assert strip_signature("customer=x;signature=abc;camundaBPM=true") == "customer=x;camundaBPM=true"
+    armored = (
+        "--------------- BEGIN CAMUNDA LICENSE KEY ---------------\n"
+        "c2lnbmF0dXJl;customer=acme;expiryDate=2030-01-01\n"
+        "--------------- END CAMUNDA LICENSE KEY -----------------"
+    )
+    assert strip_signature(armored) == "customer=acme;expiryDate=2030-01-01"

@@ -98,6 +98,7 @@ class SqlStateStore(ABC):
             self._pid = os.getpid()
         if self._conn is None:
             self._conn = self._connect()
+            self._pid = os.getpid()  # first opened in a forked child: it is the child's
         return self._conn
 
     def _own_lock(self) -> threading.RLock:

@@ -40,9 +40,14 @@ class SQLiteStateStore(SqlStateStore):
         >>> store.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, fallback: bool = True) -> None:
         super().__init__(os.fspath(path))
-        self.path = os.fspath(path)
+        self.fallback = fallback
+
+    @property
+    def path(self) -> str:
+        """The file in use (``location`` changes when the configured one was unusable)."""
+        return self.location
 
     @property
     def _counts_seq_column(self) -> str:
@@ -52,27 +57,29 @@ class SQLiteStateStore(SqlStateStore):
         cur.execute("BEGIN IMMEDIATE")
 
     def _connect(self) -> sqlite3.Connection:
-        for candidate in (self.path, str(fallback_state_path())):
+        candidates = [self.location]
+        if self.fallback:
+            candidates.append(str(fallback_state_path()))
+        for candidate in candidates:
             try:
-                return self._open_checked(candidate)
-            except sqlite3.OperationalError as exc:
-                if _is_transient(exc):
+                conn = self._open_checked(candidate)
+            except (OSError, sqlite3.Error) as exc:
+                if isinstance(exc, sqlite3.OperationalError) and _is_transient(exc):
                     # Another process holds the file: wait for the next call, never move
                     # to another location (that would be a second installation).
                     raise
+                if not self.fallback:
+                    raise OSError(f"telemetry state {candidate} is not usable ({exc})") from exc
                 _logger.warning(
                     "telemetry state %s is not usable (%s); trying the next location",
                     candidate,
                     exc,
                 )
-            except (OSError, sqlite3.Error) as exc:
-                _logger.warning(
-                    "telemetry state %s is not usable (%s); trying the next location",
-                    candidate,
-                    exc,
-                )
+                continue
+            self.location = candidate
+            return conn
         _logger.warning("telemetry state is kept in memory: it will not survive a restart")
-        self.path = ":memory:"
+        self.location = ":memory:"
         return self._open(":memory:")
 
     def _open(self, path: str) -> sqlite3.Connection:
@@ -97,7 +104,6 @@ class SQLiteStateStore(SqlStateStore):
         try:
             conn = self._open(path)
             self._check(conn)
-            self.path = path
             return conn
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _is_corruption(exc):
@@ -112,9 +118,7 @@ class SQLiteStateStore(SqlStateStore):
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(path + suffix):
                     os.replace(path + suffix, aside + suffix)
-            conn = self._open(path)
-            self.path = path
-            return conn
+            return self._open(path)
 
     @staticmethod
     def _check(conn: sqlite3.Connection) -> None:

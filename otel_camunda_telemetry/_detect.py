@@ -10,7 +10,6 @@ Precedence, lowest first: detected values, ``OTEL_RESOURCE_ATTRIBUTES``, explici
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -140,6 +139,8 @@ def detect_application_server(
         first = software.split()[0]
         vendor, _, version = first.partition("/")
         return vendor, version or None
+    import importlib.metadata  # ~5 ms: only when detection runs, not at import
+
     for module, distribution in _SERVERS:
         if module in sys.modules:
             try:

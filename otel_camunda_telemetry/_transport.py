@@ -7,7 +7,6 @@ status: the receiver refused this report and will refuse it again).
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 import threading
@@ -63,6 +62,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for the rare HTTP-date form: ~2.5 ms of import time
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ _BUSY_TIMEOUT_MS = 30_000
 def fallback_state_path() -> Path:
     """Where state goes when the configured location is not writable."""
     uid = os.getuid() if hasattr(os, "getuid") else "user"
+    import tempfile  # only on this rare path: it costs ~3 ms of import time
+
     return Path(tempfile.gettempdir()) / f"otel-camunda-telemetry-{uid}" / "state.sqlite3"
 
 
@@ -33,7 +34,7 @@ class SQLiteStateStore(SqlStateStore):
     memory, so the application never notices.
 
     Example:
-        >>> import tempfile, os
+        >>> import os, tempfile
         >>> store = SQLiteStateStore(os.path.join(tempfile.mkdtemp(), "state.sqlite3"))
         >>> len(store.read().installation_id)
         36

@@ -148,7 +148,7 @@ def configure_meter_provider(
         >>> provider = configure_meter_provider(
         ...     telemetry=CamundaTelemetryExporter(
         ...         state=tempfile.mkdtemp() + "/state.db", reporter_activate=False),
-        ...     otlp=False)  # True needs a collector; see docs/otlp.md
+        ...     otlp=False)  # True needs a collector; see the README, "OTLP"
         >>> provider.get_meter("app").create_counter("camunda.commands").add(
         ...     1, {"command": "StartProcessInstanceCmd"})
         >>> provider.shutdown()

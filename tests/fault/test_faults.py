@@ -2,7 +2,7 @@
 
 Every scenario ends by comparing what the receiver acknowledged (each Idempotency-Key
 counted once) with what the applications recorded. Figures worth publishing are printed
-as ``FIGURE {...}`` lines (run with ``-s`` to see them; docs/reliability.md quotes them).
+as ``FIGURE {...}`` lines (run with ``-s`` to see them; the README's reliability section quotes them).
 """
 
 from __future__ import annotations

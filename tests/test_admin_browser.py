@@ -4,13 +4,12 @@ REST API and in the state store. Debian's ``chromium`` driven by Playwright's Py
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _browser import CHROMIUM, CHROMIUM_ARGS
 
 from otel_camunda_telemetry import TelemetryControl
 from otel_camunda_telemetry.admin import create_admin_app
@@ -27,15 +26,6 @@ from tests._admin_support import (
     serve_wsgi,
 )
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOW_TO_RUN = "apt-get install chromium && pip install playwright (never `playwright install`)"
 WAIT_MS = 60_000  # generous: the machine is shared
 

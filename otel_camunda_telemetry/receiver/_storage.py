@@ -69,6 +69,21 @@ class NewReport:
     idempotency_key: str | None
     body: str
 
+    def row(self, flagged: str | None) -> tuple[object, ...]:
+        """The values of the ``reports`` columns after ``id``, in their order."""
+        return (
+            self.received_at,
+            self.kind,
+            self.installation,
+            self.product_name,
+            self.product_version,
+            self.product_edition,
+            self.ip_hash,
+            self.idempotency_key,
+            flagged,
+            self.body,
+        )
+
 
 @dataclass(frozen=True)
 class StoredReport:
@@ -195,18 +210,7 @@ class SQLiteReportStore:
                 flagged = policy.reason(report.kind, previous)
                 cursor = conn.execute(
                     f"INSERT INTO reports ({_COLUMNS}) VALUES (NULL,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        report.received_at,
-                        report.kind,
-                        report.installation,
-                        report.product_name,
-                        report.product_version,
-                        report.product_edition,
-                        report.ip_hash,
-                        report.idempotency_key,
-                        flagged,
-                        report.body,
-                    ),
+                    report.row(flagged),
                 )
                 assert cursor.lastrowid is not None
                 return AddResult("stored", cursor.lastrowid, flagged)

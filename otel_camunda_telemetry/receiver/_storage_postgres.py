@@ -183,18 +183,7 @@ class PostgresReportStore:
                 f"INSERT INTO reports ({_COLUMNS})"
                 " VALUES (DEFAULT, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                (
-                    report.received_at,
-                    report.kind,
-                    report.installation,
-                    report.product_name,
-                    report.product_version,
-                    report.product_edition,
-                    report.ip_hash,
-                    report.idempotency_key,
-                    flagged,
-                    report.body,
-                ),
+                report.row(flagged),
             ).fetchone()
             if inserted is None:
                 row = cur.execute(

@@ -155,7 +155,10 @@ class Reporter:
 
     def _final_step(self, deadline: float, owner: str) -> None:
         try:
-            self.send_now(deadline, full_report=self.settings.send_on_shutdown, owner=owner)
+            if not self.settings.send_on_shutdown:
+                self._prepare()  # keep the last counts for the next report; no request
+                return
+            self.send_now(deadline, owner=owner)
         except Exception as exc:
             _logger.warning("telemetry shutdown report failed (%s: %s)", type(exc).__name__, exc)
 

@@ -263,3 +263,16 @@ def test_the_reporter_sleeps_during_an_outage(state_path: str) -> None:
     time.sleep(0.5)
     assert _steps_over(app.exporter, 2.0) <= 30
     app.shutdown()
+
+
+def test_without_send_on_shutdown_the_exit_makes_no_request_but_keeps_the_counts(
+    make_app: Callable[..., App], receiver: ReceiverServer, state_path: str
+) -> None:
+    app = make_app(initialize=True, reporting_period=3600, send_on_shutdown=False)
+    wait_for(lambda: receiver.store.count() == 1, what="the initial report")
+    app.command("KeptCmd", 4)
+    app.shutdown()
+    assert receiver.store.count() == 1  # no shutdown report
+    control = TelemetryControl(state=state_path)
+    assert control.store.pending_counts().commands == {"KeptCmd": 4}  # for the next report
+    control.close()

@@ -1,8 +1,9 @@
 """The OpenTelemetry ``MetricExporter`` that feeds Camunda-style telemetry.
 
-``export()`` runs on the SDK's collection thread: it sums the report's instruments, drops
-what was recorded before consent (or before a fork), and checkpoints the counts in the state
-store. Reports leave from the :class:`Reporter` thread; the application's threads never
+``export()`` runs on whatever thread the SDK collects on: it sums the report's instruments,
+drops what was recorded before a fork, and buffers the counts in memory; the reporter
+thread checkpoints them into the state store right after (where counts from before consent
+are refused). Reports leave from the :class:`Reporter` thread; the application's threads never
 wait on the network and nothing here raises into them.
 """
 
@@ -190,7 +191,8 @@ class CamundaTelemetryExporter(MetricExporter):
             if exporter is not None:
                 exporter.shutdown()
 
-        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+        if hasattr(os, "register_at_fork"):  # not on Windows
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         # Registered before the MeterProvider's own handler, so it runs after it (LIFO):
         # normally a no-op; it matters when the provider does not shut down at exit.
         atexit.register(_at_exit)
@@ -243,33 +245,38 @@ class CamundaTelemetryExporter(MetricExporter):
             self._warn_once("export", "telemetry export failed (%s: %s)", type(exc).__name__, exc)
             return MetricExportResult.FAILURE
 
-    def _checkpoint(self) -> None:
-        """Write what was collected to the state store (on the reporter thread).
+    def _checkpoint(self, timeout: float | None = None) -> bool:
+        """Write what was collected to the state store (the reporter thread's first task in
+        every step; ``force_flush()`` on the caller's thread, waiting ``timeout`` at most for
+        a checkpoint already under way). Returns False when that wait ran out.
 
-        Raises when the store is unreachable; the counts stay in memory (bounded) for the
-        next attempt.
+        Raises :class:`StoreUnavailable` when the store does not answer; the counts stay in
+        memory (bounded) for the next attempt.
         """
         if self._store is None:
-            return
-        with self._store_lock:
+            return True
+        if not self._store_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        batches = self._pending.take()
+        try:
             self._bootstrap()
             self._persist_product()
-            batch = self._pending.take()
-            if batch is None:
-                return
-            counts, window_start = batch
-            try:
+            while batches:
+                counts, window_start = batches[0]
                 stored = self._store.add_counts(
                     counts, window_start=window_start, max_commands=self.settings.max_commands
                 )
-            except Exception as exc:
-                self._pending.put_back(counts, window_start)
-                raise StoreUnavailable(
-                    f"counts kept in memory until the state store answers: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            if not stored:
-                _logger.debug("counts recorded without consent were discarded")
+                batches.pop(0)
+                if not stored:
+                    _logger.debug("counts recorded without consent were discarded")
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"counts kept in memory until the state store answers: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            self._pending.put_back(batches)
+            self._store_lock.release()
+        return True
 
     def _bootstrap(self) -> None:
         """First use of the store by this process: apply first-start consent and license."""
@@ -322,12 +329,12 @@ class CamundaTelemetryExporter(MetricExporter):
         if self._reporter is None:
             return True
         try:
-            self._checkpoint()
+            done = self._checkpoint(timeout=max(0.0, timeout_millis / 1000))
         except Exception as exc:
             self._warn_once("flush", "telemetry flush failed (%s: %s)", type(exc).__name__, exc)
             return False
         self._reporter.wake()
-        return True
+        return done
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Send the shutdown report, within ``CAMUNDA_TELEMETRY_SHUTDOWN_TIMEOUT`` at most.

@@ -14,51 +14,56 @@ from ._counts import Counts
 
 
 class PendingCounts:
-    """A bounded in-memory batch: the sum of collections since the last checkpoint.
+    """Collections not yet checkpointed, each with the start of its window.
+
+    Batches stay apart (up to :attr:`MAX_BATCHES`, then the two oldest merge): the store
+    refuses a batch whose window began before consent, and one such batch must not take
+    later, consented ones with it. Commands past ``max_commands`` fold into one entry.
 
     Example:
         >>> pending = PendingCounts(max_commands=2000)
         >>> pending.add(Counts({"A": 1}), window_start=10.0)
         >>> pending.add(Counts({"A": 2}), window_start=20.0)
-        >>> counts, start = pending.take()
-        >>> counts.commands, start
-        ({'A': 3}, 10.0)
+        >>> [(c.commands, start) for c, start in pending.take()]
+        [({'A': 1}, 10.0), ({'A': 2}, 20.0)]
     """
+
+    MAX_BATCHES = 16
 
     def __init__(self, *, max_commands: int) -> None:
         self.max_commands = max_commands
         self._lock = threading.Lock()
-        self._counts: Counts | None = None
-        self._window_start = 0.0
+        self._batches: list[tuple[Counts, float]] = []
 
     def add(self, counts: Counts, window_start: float) -> None:
-        """Add one collection's counts; the batch covers from its earliest window start."""
+        """Add one collection's counts."""
         if counts.is_empty():
             return
         with self._lock:
-            if self._counts is None:
-                self._counts, self._window_start = counts, window_start
-            else:
-                self._counts.add(counts)
-                self._window_start = min(self._window_start, window_start)
-            # Bounded while the store is unreachable: commands past the cap fold into one.
-            if len(self._counts.commands) > self.max_commands:
-                self._counts = self._counts.capped(self.max_commands)
+            self._batches.append((counts.capped(self.max_commands), window_start))
+            self._bound()
 
-    def take(self) -> tuple[Counts, float] | None:
-        """Remove and return the batch (None when empty)."""
+    def take(self) -> list[tuple[Counts, float]]:
+        """Remove and return every batch, oldest first."""
         with self._lock:
-            if self._counts is None:
-                return None
-            batch = (self._counts, self._window_start)
-            self._counts = None
-            return batch
+            batches, self._batches = self._batches, []
+            return batches
 
-    def put_back(self, counts: Counts, window_start: float) -> None:
-        """Return a batch the store could not take, to go with the next checkpoint."""
-        self.add(counts, window_start)
+    def put_back(self, batches: list[tuple[Counts, float]]) -> None:
+        """Return batches the store could not take, ahead of anything collected since."""
+        with self._lock:
+            self._batches[:0] = batches
+            self._bound()
+
+    def _bound(self) -> None:
+        # Bounded while the store is unreachable: merge the two oldest (the merged batch
+        # covers from the earlier start, so consent is still respected).
+        while len(self._batches) > self.MAX_BATCHES:
+            (first, start), (second, _) = self._batches[0], self._batches[1]
+            first.add(second)
+            self._batches[:2] = [(first.capped(self.max_commands), start)]
 
     def reset_after_fork(self) -> None:
         """In a forked child: the parent checkpoints what it had; start empty."""
         self._lock = threading.Lock()
-        self._counts = None
+        self._batches = []

@@ -27,7 +27,7 @@ _logger = logging.getLogger("otel_camunda_telemetry")
 #: Longest sleep between steps, so toggles made by other processes are noticed.
 MAX_POLL = 30.0
 #: Wait after a step that left something due it could not do.
-NO_PROGRESS_WAIT = 1.0
+NO_PROGRESS_WAIT = 5.0
 
 
 class Reporter:
@@ -43,7 +43,7 @@ class Reporter:
         clock: Callable[[], float] = time.time,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
-        prepare: Callable[[], None] | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -114,36 +114,49 @@ class Reporter:
 
         Returns True when everything finished in time. The final step starts at once on a
         daemon thread of its own (the reporter thread may be stuck in a request to a hung
-        endpoint): it checkpoints the last counts first, then reports. Whatever is not
-        delivered by the deadline stays in the state store, its leases released so the
-        next start sends it at once.
+        endpoint): it checkpoints the last counts first, then reports. A report not
+        delivered by the deadline stays in the state store with its lease released, so the
+        next start can send it (after its retry delay, if an attempt failed).
         """
         deadline = time.monotonic() + timeout
+        # Kept for releasing leases at the end, so the whole shutdown fits in ``timeout``.
+        reserve = min(0.25, timeout / 4)
         self._stop.set()
         self._wake.set()
         final_owner = uuid.uuid4().hex  # never claims the report the reporter thread holds
         final = threading.Thread(
             target=self._final_step,
-            args=(self._clock() + timeout, final_owner),
+            args=(self._clock() + timeout - reserve, final_owner),
             name="otel-camunda-telemetry-shutdown",
             daemon=True,
         )
-        final.start()
-        final.join(max(0.0, deadline - time.monotonic()))
+        try:
+            final.start()
+        except RuntimeError:
+            # Python 3.12 refuses new threads from atexit: keep the last counts, inline.
+            try:
+                self._prepare()
+            except Exception as exc:
+                _logger.warning("telemetry shutdown failed (%s: %s)", type(exc).__name__, exc)
+            return False
+        final.join(max(0.0, deadline - reserve - time.monotonic()))
         worker = self._thread
         if worker is not None and worker is not threading.current_thread():
-            worker.join(max(0.0, deadline - time.monotonic()))
+            worker.join(max(0.0, deadline - reserve - time.monotonic()))
         stuck = final.is_alive() or (worker is not None and worker.is_alive())
         if stuck:
             # A request still waits on the endpoint and dies with the process: free its
             # report now, or the next start would wait for the lease to run out (a resend
-            # carries the same Idempotency-Key). On a daemon thread, briefly: the store may
-            # be what hangs.
+            # carries the same Idempotency-Key). On a daemon thread: the store may be what
+            # hangs.
             release = threading.Thread(
                 target=self._release_leases, args=((self.owner, final_owner),), daemon=True
             )
-            release.start()
-            release.join(0.5)
+            try:
+                release.start()
+                release.join(max(0.0, deadline - time.monotonic()))
+            except RuntimeError:
+                pass  # at interpreter shutdown: the lease runs out by itself
         return not stuck
 
     def _release_leases(self, owners: tuple[str, ...]) -> None:
@@ -247,22 +260,26 @@ class Reporter:
             return
         budget = self.settings.request_timeout * (self.policy.retries + 1)
         lease = budget + self.policy.backoff_max * self.policy.retries + 30.0
-        attempted: set[str] = set()
+        attempted: list[str] = []
         for _ in range(16):  # a bounded number per step; the rest waits for the next one
             if deadline is not None and self._clock() >= deadline:
                 return
-            item = self.store.claim(owner or self.owner, self._clock(), lease, due_only=due_only)
+            if owner is None and self._stop.is_set():
+                return  # shutting down: the final step does the last deliveries
+            item = self.store.claim(
+                owner or self.owner, self._clock(), lease, due_only=due_only, exclude=attempted
+            )
             if item is None:
                 return
-            if item.id in attempted:  # failed once in this pass: leave it to its schedule
-                self.store.postpone(
-                    item, attempts=item.attempts, next_attempt_at=item.next_attempt_at
-                )
-                return
-            attempted.add(item.id)
+            attempted.append(item.id)  # each report at most once per pass
             self._deliver_one(
                 item, deadline=deadline if deadline is not None else self._clock() + budget + 60
             )
+            try:
+                # A delivery can take a while: keep checkpointing what is being collected.
+                self._prepare()
+            except Exception as exc:
+                _logger.debug("checkpoint between deliveries failed (%s)", exc)
 
     def _deliver_one(self, item: OutboxItem, *, deadline: float) -> None:
         assert self.transport is not None

@@ -14,7 +14,7 @@ import threading
 import uuid
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,22 +52,38 @@ class SqlStateStore(ABC):
         self._lock_pid = os.getpid()
         self._conn: Any = None
         self._pid = os.getpid()
-        # No transaction may be under way at os.fork(): SQLite keeps per-process lock
-        # bookkeeping in memory, and a child that inherits it mid-transaction waits
-        # forever on its own file. So the lock is held across the fork.
-        self_ref = weakref.ref(self)
+        self._forked_mid_transaction = False
+        self._held_for_fork = False
+        self._depth = 0  # transactions under way in this process (a fork may come from one)
+        if self.hold_lock_across_fork and hasattr(os, "register_at_fork"):
+            self_ref = weakref.ref(self)
+            os.register_at_fork(
+                before=lambda: _call(self_ref, "_before_fork"),
+                after_in_parent=lambda: _call(self_ref, "_after_fork_in_parent"),
+                after_in_child=lambda: _call(self_ref, "_after_fork_in_child"),
+            )
 
-        def _before() -> None:
-            store = self_ref()
-            if store is not None:
-                store._own_lock().acquire()
+    #: SQLite keeps per-process lock bookkeeping in memory: a child that inherits it in the
+    #: middle of a transaction waits forever on its own file. Such stores hold their lock
+    #: across os.fork() (briefly: the application's fork must not wait on telemetry).
+    hold_lock_across_fork = False
+    _FORK_WAIT = 0.2
 
-        def _after_in_parent() -> None:
-            store = self_ref()
-            if store is not None:
-                store._lock.release()
+    def _before_fork(self) -> None:
+        held = self._own_lock().acquire(timeout=self._FORK_WAIT)
+        if held and self._depth:  # forked from inside a transaction, on this very thread
+            self._lock.release()
+            held = False
+        self._held_for_fork = held
 
-        os.register_at_fork(before=_before, after_in_parent=_after_in_parent)
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        # The lock could not be taken in time: a transaction was under way, and this child
+        # must not touch the store (the parent goes on reporting for the installation).
+        self._forked_mid_transaction = not self._held_for_fork
 
     # -- what a dialect provides ------------------------------------------------------
     @abstractmethod
@@ -94,7 +110,6 @@ class SqlStateStore(ABC):
             # parent is using. It is kept referenced, never finalised, in the child.
             _INHERITED.append(self._conn)
             self._conn = None
-            self._lock = threading.RLock()
             self._pid = os.getpid()
         if self._conn is None:
             self._conn = self._connect()
@@ -111,9 +126,15 @@ class SqlStateStore(ABC):
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
+        if self._forked_mid_transaction:
+            raise RuntimeError(
+                "this process was forked while the telemetry state was being written; "
+                "its telemetry is off (the parent process reports for the installation)"
+            )
         with self._own_lock():
             conn = self._connection()
             cur = conn.cursor()
+            self._depth += 1
             try:
                 self._begin_exclusive(cur)
                 yield cur
@@ -123,6 +144,7 @@ class SqlStateStore(ABC):
             else:
                 conn.commit()
             finally:
+                self._depth -= 1
                 cur.close()
 
     def _exec(self, cur: Any, statement: str, params: tuple[Any, ...] = ()) -> Any:
@@ -385,7 +407,13 @@ class SqlStateStore(ABC):
             return item
 
     def claim(
-        self, owner: str, now: float, lease: float, *, due_only: bool = True
+        self,
+        owner: str,
+        now: float,
+        lease: float,
+        *,
+        due_only: bool = True,
+        exclude: Sequence[str] = (),
     ) -> OutboxItem | None:
         """Take the oldest report that is due (any, unless ``due_only``) and not leased by
         another sender.
@@ -394,6 +422,9 @@ class SqlStateStore(ABC):
         the lease runs out and another process retries with the same Idempotency-Key.
         """
         due, due_params = ("next_attempt_at <= ? AND ", (now,)) if due_only else ("", ())
+        if exclude:
+            due += f"id NOT IN ({', '.join('?' for _ in exclude)}) AND "
+            due_params = (*due_params, *exclude)
         with self._transaction() as cur:
             row = self._exec(
                 cur,
@@ -481,3 +512,9 @@ class SqlStateStore(ABC):
                 started = state.last_report_at if state.last_report_at is not None else now
                 candidates.append(started + period)
             return min(candidates) if candidates else now + period
+
+
+def _call(ref: weakref.ref[SqlStateStore], method: str) -> None:
+    store = ref()
+    if store is not None:
+        getattr(store, method)()

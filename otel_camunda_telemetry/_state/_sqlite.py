@@ -41,6 +41,8 @@ class SQLiteStateStore(SqlStateStore):
         >>> store.close()
     """
 
+    hold_lock_across_fork = True
+
     def __init__(self, path: str | os.PathLike[str], *, fallback: bool = True) -> None:
         super().__init__(os.fspath(path))
         self.fallback = fallback

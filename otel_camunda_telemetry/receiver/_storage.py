@@ -223,7 +223,7 @@ class SQLiteReportStore:
                 f"SELECT {_COLUMNS} FROM reports WHERE received_at >= ? ORDER BY id",
                 (float("-inf") if since is None else since,),
             ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_report(row) for row in rows]
 
     def count(self) -> int:
         """How many reports are stored."""
@@ -271,13 +271,14 @@ def open_store(db: str | os.PathLike[str]) -> ReportStore:
     return SQLiteReportStore(text)
 
 
-def _stored(row: tuple[Any, ...]) -> StoredReport:
+def stored_report(row: tuple[Any, ...]) -> StoredReport:
+    """A ``reports`` row (columns in ``_COLUMNS`` order), from either store, as a value."""
     (id_, received_at, kind, installation, name, version, edition, ip_hash, key, flagged, body) = (
         row
     )
     return StoredReport(
-        id=id_,
-        received_at=received_at,
+        id=int(id_),
+        received_at=float(received_at),
         kind=kind,
         installation=installation,
         product_name=name,

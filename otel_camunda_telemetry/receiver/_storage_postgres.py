@@ -11,7 +11,6 @@ a client to the same value.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 import threading
@@ -22,7 +21,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ._flagging import FlagPolicy
-from ._storage import AddResult, NewReport, StoredReport
+from ._storage import AddResult, NewReport, StoredReport, stored_report
 
 __all__ = ["PostgresReportStore"]
 
@@ -201,7 +200,7 @@ class PostgresReportStore:
                 f"SELECT {_COLUMNS} FROM reports WHERE received_at >= %s ORDER BY id",
                 (float("-inf") if since is None else since,),
             ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_report(row) for row in rows]
 
     def count(self) -> int:
         """How many reports are stored."""
@@ -240,22 +239,3 @@ class PostgresReportStore:
         host, port = info.get("host") or "localhost", info.get("port") or 5432
         where = f"{host}:{port}/{info.get('dbname') or ''}"
         return f"PostgresReportStore({where!r})"
-
-
-def _stored(row: tuple[Any, ...]) -> StoredReport:
-    (id_, received_at, kind, installation, name, version, edition, ip_hash, key, flagged, body) = (
-        row
-    )
-    return StoredReport(
-        id=int(id_),
-        received_at=float(received_at),
-        kind=kind,
-        installation=installation,
-        product_name=name,
-        product_version=version,
-        product_edition=edition,
-        ip_hash=ip_hash,
-        idempotency_key=key,
-        flagged=flagged,
-        body=json.loads(body),
-    )
